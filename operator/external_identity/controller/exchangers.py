@@ -1,0 +1,123 @@
+"""Shared, cached exchange machinery: providers, HTTP clients, a concurrency bound.
+
+Seams for what comes next: a :class:`CredentialSource` decides whose cloud
+identity a binding proves (the operator pod's own today; a per-workload
+TokenRequest later) and a :class:`TokenService` decides where the proof goes
+(Phase's external-identity API today). Adding either touches only this module's
+registries, never the controller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import httpx
+
+from ..errors import ConfigurationError, ExternalIdentityError
+from ..proofs import ProofProvider
+from ..providers.factory import ProviderSettings, build_provider
+from ..tokenservice import IssuedToken, TokenServiceClient, build_http_client
+from .metrics import Metrics
+from .specs import BindingSpec, IdentitySpec
+
+__all__ = ["CredentialSource", "ExchangePool", "OperatorCredentials", "TokenService"]
+
+
+class TokenService(Protocol):
+    async def exchange(
+        self, provider: ProofProvider, *, service_account_id: str, ttl: int | None = None
+    ) -> IssuedToken: ...
+
+
+class CredentialSource(Protocol):
+    """Whose cloud identity a binding proves."""
+
+    def provider_for(self, identity: IdentitySpec, binding: BindingSpec) -> ProofProvider: ...
+
+    async def close(self) -> None: ...
+
+
+class OperatorCredentials:
+    """The operator pod's own projected credentials, one provider per distinct setting.
+
+    Providers hold botocore sessions / azure-identity credentials that cache and
+    refresh cloud credentials, so every binding on the same identity shares them.
+    """
+
+    def __init__(self, build: Callable[[ProviderSettings], ProofProvider] = build_provider) -> None:
+        self._build = build
+        self._providers: dict[ProviderSettings, ProofProvider] = {}
+
+    def provider_for(self, identity: IdentitySpec, binding: BindingSpec) -> ProofProvider:
+        settings = identity.provider_settings()
+        provider = self._providers.get(settings)
+        if provider is None:
+            provider = self._providers[settings] = self._build(settings)
+        return provider
+
+    async def close(self) -> None:
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.close()
+
+
+class ExchangePool:
+    """Routes each exchange to the right credentials and token service, with a bound."""
+
+    def __init__(
+        self,
+        *,
+        max_concurrent: int,
+        credential_sources: dict[str, CredentialSource],
+        metrics: Metrics,
+    ) -> None:
+        self._limit = asyncio.Semaphore(max_concurrent)
+        self._sources = credential_sources
+        self._metrics = metrics
+        self._http: dict[tuple[str | None, float], httpx.AsyncClient] = {}
+
+    def _http_client(self, identity: IdentitySpec) -> httpx.AsyncClient:
+        key = (identity.token_service.ca_bundle, identity.token_service.timeout_seconds)
+        client = self._http.get(key)
+        if client is None:
+            client = self._http[key] = build_http_client(ca_bundle_pem=key[0], timeout=key[1])
+        return client
+
+    def token_service(self, identity: IdentitySpec) -> TokenService:
+        return TokenServiceClient(
+            identity.token_service.endpoint(), http=self._http_client(identity)
+        )
+
+    async def exchange(self, identity: IdentitySpec, binding: BindingSpec) -> IssuedToken:
+        source = self._sources.get(identity.credentials.source)
+        if source is None:
+            raise ConfigurationError(
+                f"credentials.source {identity.credentials.source} is not supported by this "
+                f"operator version (supported: {', '.join(sorted(self._sources))})"
+            )
+        provider = source.provider_for(identity, binding)
+        ttl = binding.ttl if binding.ttl is not None else identity.default_ttl
+        async with self._limit:
+            started = time.monotonic()
+            try:
+                token = await self.token_service(identity).exchange(
+                    provider, service_account_id=binding.service_account_id, ttl=ttl
+                )
+            except ExternalIdentityError as error:
+                self._metrics.exchanges.labels(identity.provider, error.reason).inc()
+                raise
+            finally:
+                elapsed = time.monotonic() - started
+                self._metrics.exchange_seconds.labels(identity.provider).observe(elapsed)
+        self._metrics.exchanges.labels(identity.provider, "TokenIssued").inc()
+        return token
+
+    async def close(self) -> None:
+        for source in self._sources.values():
+            await source.close()
+        clients, self._http = list(self._http.values()), {}
+        for client in clients:
+            await client.aclose()

@@ -1,0 +1,41 @@
+"""Start the kopf operator with our registry and settings (``external-identity run``)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import kopf
+
+from .handlers import registry
+from .settings import OperatorSettings
+
+__all__ = ["RunOptions", "run_operator"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    settings: OperatorSettings
+    #: kopf peering object name for HA; None runs standalone (a single replica).
+    peering_name: str | None = None
+    priority: int = 0
+    liveness_endpoint: str | None = None
+
+
+async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None) -> None:
+    namespaces = options.settings.namespaces
+    await kopf.operator(
+        registry=registry,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=options.peering_name is None,
+        peering_name=options.peering_name,
+        priority=options.priority,
+        liveness_endpoint=options.liveness_endpoint,
+        memo=kopf.Memo(settings=options.settings),
+        stop_flag=stop_flag,
+    )
+
+
+def run_operator(options: RunOptions) -> None:
+    asyncio.run(operate(options))

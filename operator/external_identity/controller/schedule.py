@@ -1,0 +1,55 @@
+"""When to refresh and when to retry: pure functions of times and counts. No I/O."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+__all__ = ["MIN_REFRESH_INTERVAL", "refresh_time", "retry_delay"]
+
+#: Never schedule refreshes closer together than this (guards tiny TTLs).
+MIN_REFRESH_INTERVAL = timedelta(seconds=1)
+
+
+def refresh_time(
+    *,
+    issued_at: datetime,
+    expires_at: datetime,
+    fraction: float,
+    margin: timedelta,
+    jitter_fraction: float,
+    rng: random.Random,
+) -> datetime:
+    """The moment to replace a token issued at ``issued_at`` that dies at ``expires_at``.
+
+    ``fraction`` of the lifetime in, minus up to ``jitter_fraction`` of it at
+    random (only ever earlier), and never later than ``margin`` before expiry.
+    For short lifetimes the margin shrinks to a third of the lifetime so a
+    refresh still fits; the result is never sooner than one second after issue.
+    """
+    lifetime = expires_at - issued_at
+    planned = issued_at + lifetime * fraction - lifetime * (jitter_fraction * rng.random())
+    latest = expires_at - min(margin, lifetime / 3)
+    earliest = issued_at + min(MIN_REFRESH_INTERVAL, lifetime / 3)
+    return max(min(planned, latest), earliest)
+
+
+def retry_delay(
+    *,
+    failures: int,
+    base: float,
+    cap: float,
+    retry_after: float | None,
+    rng: random.Random,
+) -> float:
+    """Seconds to wait after the ``failures``-th consecutive transient failure.
+
+    Capped exponential backoff with up to 20% jitter; a server's Retry-After
+    is a floor (we never come back sooner than asked).
+    """
+    exponent = min(max(failures - 1, 0), 32)
+    delay = min(cap, base * 2.0**exponent)
+    delay *= 1 - 0.2 * rng.random()
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay

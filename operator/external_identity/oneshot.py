@@ -1,0 +1,75 @@
+"""One exchange, end to end, for the ``external-identity exchange`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import TextIO
+
+from .kubeclient import load_core_api
+from .providers.factory import ProviderSettings, build_provider
+from .secretwriter import SecretKeys, SecretTarget, SecretWriter
+from .tokenservice import (
+    IssuedToken,
+    TokenServiceClient,
+    TokenServiceEndpoint,
+    build_http_client,
+)
+
+__all__ = ["CLI_OWNER_KEY", "ExchangeRequest", "run_exchange"]
+
+CLI_OWNER_KEY = "external-identity-cli"
+
+
+@dataclass(frozen=True)
+class ExchangeRequest:
+    provider: ProviderSettings
+    endpoint: TokenServiceEndpoint
+    service_account_id: str
+    ttl: int | None
+    ca_bundle: str | None
+    timeout: float
+    #: ``(namespace, name)`` of the Secret to write, or None to print instead.
+    secret: tuple[str, str] | None
+    secret_keys: SecretKeys
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+async def exchange_once(request: ExchangeRequest) -> IssuedToken:
+    provider = build_provider(request.provider)
+    try:
+        async with build_http_client(ca_bundle=request.ca_bundle, timeout=request.timeout) as http:
+            client = TokenServiceClient(request.endpoint, http=http)
+            return await client.exchange(
+                provider, service_account_id=request.service_account_id, ttl=request.ttl
+            )
+    finally:
+        await provider.close()
+
+
+async def store(request: ExchangeRequest, token: IssuedToken) -> None:
+    assert request.secret is not None
+    namespace, name = request.secret
+    api = await asyncio.to_thread(load_core_api, request.kubeconfig, request.context)
+    target = SecretTarget(
+        namespace=namespace,
+        name=name,
+        owner_key=CLI_OWNER_KEY,
+        identity=f"cli/{request.provider.provider}",
+        keys=request.secret_keys,
+    )
+    await SecretWriter(api).write(target, token)
+
+
+async def run_exchange(request: ExchangeRequest, *, out: TextIO) -> None:
+    token = await exchange_once(request)
+    if request.secret is None:
+        document = {"token": token.token, "bearerToken": token.bearer_token, **token.metadata()}
+        out.write(json.dumps(document, indent=2) + "\n")
+        return
+    await store(request, token)
+    namespace, name = request.secret
+    summary = {"secret": f"{namespace}/{name}", **token.metadata()}
+    out.write(json.dumps(summary, indent=2) + "\n")
