@@ -26,6 +26,8 @@ class Proof:
     path: str
     #: The provider's part of the JSON body, e.g. ``{"awsIam": {...}}``.
     payload: Mapping[str, Any] = field(repr=False)
+    #: Who the proof says we are (AWS caller ARN, Azure object ID), when known.
+    principal: str | None = None
 
 
 class ProofProvider(Protocol):

@@ -92,6 +92,8 @@ class IssuedToken:
     max_ttl: int | None
     issued_at: datetime
     host: str
+    #: The cloud principal our proof named, when the provider knows it.
+    principal: str | None = None
 
     @property
     def expires_at(self) -> datetime:
@@ -106,6 +108,7 @@ class IssuedToken:
             "issuedAt": rfc3339(self.issued_at),
             "expiresAt": rfc3339(self.expires_at),
             "host": self.host,
+            "principal": self.principal,
         }
 
 
@@ -172,7 +175,9 @@ class TokenServiceClient:
         status, headers, raw = await self._post(url, body)
         if status != 200:
             raise _classify(status, headers, raw)
-        return _parse_authentication(raw, issued_at=issued_at, host=self.endpoint.host)
+        return _parse_authentication(
+            raw, issued_at=issued_at, host=self.endpoint.host, principal=proof.principal
+        )
 
     async def _post(self, url: str, body: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
         try:
@@ -257,7 +262,9 @@ def _classify(status: int, headers: httpx.Headers, raw: bytes) -> TokenServiceEr
     return MalformedResponse(f"unexpected status {status}: {message}", status=status)
 
 
-def _parse_authentication(raw: bytes, *, issued_at: datetime, host: str) -> IssuedToken:
+def _parse_authentication(
+    raw: bytes, *, issued_at: datetime, host: str, principal: str | None
+) -> IssuedToken:
     try:
         document = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -288,4 +295,5 @@ def _parse_authentication(raw: bytes, *, issued_at: datetime, host: str) -> Issu
         max_ttl=max_ttl,
         issued_at=issued_at,
         host=host,
+        principal=principal,
     )

@@ -293,6 +293,8 @@ class BindingRefresher:
             "secretName": target.name,
             "failureCount": 0,
         }
+        if token.principal:
+            new_status["principal"] = token.principal
         await self._statuses.patch_binding(
             namespace=self.namespace, name=self.name, status=new_status
         )

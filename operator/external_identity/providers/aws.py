@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import botocore.session
@@ -113,6 +114,7 @@ class AwsIamProvider:
         session: botocore.session.Session | None = None,
     ) -> None:
         self._session = session or botocore.session.get_session()
+        self._principal: str | None = None
         self.target = resolve_sts_target(
             region=region,
             sts_endpoint=sts_endpoint,
@@ -121,7 +123,22 @@ class AwsIamProvider:
 
     async def proof(self) -> Proof:
         credentials = await asyncio.to_thread(self._frozen_credentials)
-        return sign_get_caller_identity(credentials, self.target)
+        if self._principal is None:
+            self._principal = await asyncio.to_thread(self._caller_arn)
+        proof = sign_get_caller_identity(credentials, self.target)
+        return replace(proof, principal=self._principal or None)
+
+    def _caller_arn(self) -> str:
+        """Ask STS once who we are, for status; an empty answer means unknown."""
+        try:
+            # botocore generates its client methods at run time; mypy cannot see them.
+            sts: Any = self._session.create_client(
+                "sts", region_name=self.target.region, endpoint_url=self.target.endpoint
+            )
+            arn = sts.get_caller_identity().get("Arn")
+        except (BotoCoreError, ClientError):
+            return ""
+        return arn if isinstance(arn, str) else ""
 
     def _frozen_credentials(self) -> ReadOnlyCredentials:
         try:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import jwt
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import AzureAuthorityHosts, CredentialUnavailableError
 from azure.identity.aio import (
@@ -128,11 +129,26 @@ class AzureProvider:
             raise CredentialsUnavailable(
                 f"Azure credential failed: {type(error).__name__}: {redact(_first_line(error))}"
             ) from None
-        jwt = base64.b64encode(access.token.encode()).decode()
-        return Proof(provider=AZURE, path="azure/entra/auth/", payload={"azureEntra": {"jwt": jwt}})
+        encoded = base64.b64encode(access.token.encode()).decode()
+        return Proof(
+            provider=AZURE,
+            path="azure/entra/auth/",
+            payload={"azureEntra": {"jwt": encoded}},
+            principal=_object_id(access.token),
+        )
 
     async def close(self) -> None:
         await self._credential.close()
+
+
+def _object_id(token: str) -> str | None:
+    """The ``oid`` claim, read (not verified — the token service verifies) for status."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    oid = claims.get("oid")
+    return oid if isinstance(oid, str) else None
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,86 @@
+import pytest
+
+from external_identity.controller.specs import parse_binding, parse_identity
+from external_identity.errors import ConfigurationError
+
+SA = "0f1a2b3c-4d5e-6789-abcd-ef0123456789"
+
+
+def test_identity_defaults_match_the_token_service_docs() -> None:
+    identity = parse_identity({"provider": "aws-iam"})
+    assert identity.default_ttl == 3600
+    assert identity.max_ttl == 86400
+    assert identity.token_service.host == "https://console.phase.dev"
+    assert identity.token_service.path_prefix == "/service/public"
+    assert identity.credentials.source == "Operator"
+
+
+def test_azure_identity_defaults_the_resource() -> None:
+    identity = parse_identity(
+        {"provider": "azure", "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}}
+    )
+    assert identity.provider_settings().azure_resource == "https://management.azure.com/"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"provider": "gcp"}, "spec.provider"),
+        ({"provider": "aws-iam", "defaultTTL": 90000}, "defaultTTL must not exceed maxTTL"),
+        ({"provider": "azure"}, "provider azure requires azure.tenantId"),
+        ({"provider": "azure", "aws": {}, "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}},
+         "aws block is only valid with provider aws-iam"),
+        ({"provider": "aws-iam", "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}},
+         "azure block is only valid with provider azure"),
+        ({"provider": "azure", "azure": {"tenantId": "not-a-uuid"}}, "spec.azure.tenantId"),
+        ({"provider": "aws-iam", "aws": {"region": "Mars"}}, "spec.aws.region"),
+    ],
+)
+def test_invalid_identities_are_described_by_field(spec: dict, expected: str) -> None:
+    with pytest.raises(ConfigurationError, match=expected.replace(".", r"\.")):
+        parse_identity(spec)
+
+
+def test_allowed_namespaces_accept_exact_names_and_patterns() -> None:
+    identity = parse_identity({"provider": "aws-iam", "allowedNamespaces": ["payments", "team-*"]})
+    assert identity.allows_namespace("payments")
+    assert identity.allows_namespace("team-a")
+    assert not identity.allows_namespace("default")
+    assert parse_identity({"provider": "aws-iam"}).allows_namespace("anything")
+
+
+def _binding(**overrides: object) -> dict:
+    spec: dict = {
+        "externalIdentityRef": {"name": "prod-aws"},
+        "serviceAccountId": SA,
+        "secret": {"name": "phase-service-token"},
+    }
+    spec.update(overrides)
+    return spec
+
+
+def test_binding_secret_keys_default_to_token_only() -> None:
+    keys = parse_binding(_binding()).secret.keys.keys()
+    assert (keys.token, keys.bearer_token, keys.expires_at, keys.host) == ("token", None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"serviceAccountId": "nope"}, "spec.serviceAccountId"),
+        ({"ttl": 0}, "spec.ttl"),
+        ({"secret": {"name": "Bad_Name"}}, "spec.secret.name"),
+        ({"secret": {"name": "s", "keys": {"token": "a", "bearerToken": "a"}}}, "distinct"),
+        ({"secret": {"name": "s", "keys": {"token": "bad key"}}}, "spec.secret.keys.token"),
+        ({"refreshPolicy": {"refreshAtPercent": 99}}, "spec.refreshPolicy.refreshAtPercent"),
+    ],
+)
+def test_invalid_bindings_are_described_by_field(overrides: dict, expected: str) -> None:
+    with pytest.raises(ConfigurationError, match=expected.replace(".", r"\.")):
+        parse_binding(_binding(**overrides))
+
+
+def test_validation_messages_do_not_echo_the_input() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_binding(_binding(serviceAccountId="pss_service:v2:deadbeefdeadbeef"))
+    assert "pss_service" not in str(caught.value)

@@ -1,0 +1,1 @@
+"""Tests of the CRDs and examples; `schema` is reusable by other test suites."""

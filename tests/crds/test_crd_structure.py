@@ -1,0 +1,232 @@
+"""The CRDs themselves: names, scope, columns, status, and schema hygiene."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .schema import CRD_DIR, Crd, load_crd, structural_problems
+
+GROUP = "externalidentity.dev"
+
+IDENTITY_SPEC_FIELDS = {
+    "provider",
+    "description",
+    "tokenService",
+    "tokenName",
+    "defaultTTL",
+    "maxTTL",
+    "aws",
+    "azure",
+    "credentials",
+    "allowedNamespaces",
+}
+BINDING_SPEC_FIELDS = {
+    "externalIdentityRef",
+    "serviceAccountId",
+    "ttl",
+    "refreshPolicy",
+    "serviceAccountName",
+    "secret",
+}
+IDENTITY_STATUS_FIELDS = {"conditions", "observedGeneration", "bindings"}
+BINDING_STATUS_FIELDS = {
+    "conditions",
+    "observedGeneration",
+    "expiresAt",
+    "lastRefreshTime",
+    "nextRefreshTime",
+    "ttl",
+    "principal",
+    "secretName",
+    "failureCount",
+    "lastFailureTime",
+}
+READY = '.status.conditions[?(@.type=="Ready")].status'
+REASON = '.status.conditions[?(@.type=="Ready")].reason'
+
+
+def _properties(crd: Crd, *path: str) -> dict[str, object]:
+    node = crd.schema()
+    for part in path:
+        node = node["properties"][part]
+    return dict(node["properties"])
+
+
+@pytest.mark.parametrize("path", sorted(CRD_DIR.glob("*.yaml")), ids=lambda p: p.name)
+def test_each_crd_file_is_named_after_the_crd_it_holds(path: Path) -> None:
+    assert path.name == f"{load_crd(path).name}.yaml"
+
+
+def test_there_are_exactly_the_two_crds(crds: dict[str, Crd]) -> None:
+    assert set(crds) == {"ExternalIdentity", "ServiceAccountBinding"}
+
+
+@pytest.mark.parametrize("kind", ["ExternalIdentity", "ServiceAccountBinding"])
+def test_crd_has_no_structural_problems(crds: dict[str, Crd], kind: str) -> None:
+    assert structural_problems(crds[kind]) == []
+
+
+@pytest.mark.parametrize("kind", ["ExternalIdentity", "ServiceAccountBinding"])
+def test_crd_serves_and_stores_only_v1alpha1_of_the_group(crds: dict[str, Crd], kind: str) -> None:
+    crd = crds[kind]
+    assert crd.group == GROUP
+    assert [(v["name"], v["served"], v["storage"]) for v in crd.versions] == [
+        ("v1alpha1", True, True)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["ExternalIdentity", "ServiceAccountBinding"])
+def test_crd_has_a_status_subresource(crds: dict[str, Crd], kind: str) -> None:
+    assert crds[kind].version()["subresources"] == {"status": {}}
+
+
+def test_identity_is_cluster_scoped_with_short_name_eid(identity_crd: Crd) -> None:
+    assert identity_crd.scope == "Cluster"
+    assert identity_crd.plural == "externalidentities"
+    assert identity_crd.names["shortNames"] == ["eid"]
+
+
+def test_binding_is_namespaced_with_short_name_sab(binding_crd: Crd) -> None:
+    assert binding_crd.scope == "Namespaced"
+    assert binding_crd.plural == "serviceaccountbindings"
+    assert binding_crd.names["shortNames"] == ["sab"]
+
+
+def test_both_kinds_share_categories_that_shadow_no_resource_name(
+    crds: dict[str, Crd],
+) -> None:
+    # kubectl expands a category before resolving a resource name, so a category
+    # equal to a plural, singular or short name would hide that resource.
+    categories = {tuple(crd.names["categories"]) for crd in crds.values()}
+    assert categories == {("external-identity", "phase")}
+    resource_names = {
+        name
+        for crd in crds.values()
+        for name in [crd.plural, crd.names["singular"], *crd.names["shortNames"]]
+    }
+    assert not resource_names & set(crds["ExternalIdentity"].names["categories"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "json_path", "column_type", "priority"),
+    [
+        ("ExternalIdentity", "Provider", ".spec.provider", "string", 0),
+        ("ExternalIdentity", "Ready", READY, "string", 0),
+        ("ExternalIdentity", "Reason", REASON, "string", 1),
+        ("ExternalIdentity", "Age", ".metadata.creationTimestamp", "date", 0),
+        ("ServiceAccountBinding", "Identity", ".spec.externalIdentityRef.name", "string", 0),
+        ("ServiceAccountBinding", "Secret", ".spec.secret.name", "string", 0),
+        ("ServiceAccountBinding", "Ready", READY, "string", 0),
+        ("ServiceAccountBinding", "Reason", REASON, "string", 1),
+        # A future time in a "date" column prints as "<invalid>" in kubectl.
+        ("ServiceAccountBinding", "Expires", ".status.expiresAt", "string", 0),
+        ("ServiceAccountBinding", "Age", ".metadata.creationTimestamp", "date", 0),
+    ],
+)
+def test_printer_column_shows_the_expected_field(
+    crds: dict[str, Crd], kind: str, column: str, json_path: str, column_type: str, priority: int
+) -> None:
+    columns = {c["name"]: c for c in crds[kind].version()["additionalPrinterColumns"]}
+    assert column in columns
+    assert columns[column]["jsonPath"] == json_path
+    assert columns[column]["type"] == column_type
+    assert columns[column].get("priority", 0) == priority
+
+
+def test_identity_spec_has_exactly_the_api_contract_fields(identity_crd: Crd) -> None:
+    assert set(_properties(identity_crd, "spec")) == IDENTITY_SPEC_FIELDS
+    assert set(_properties(identity_crd, "spec", "tokenService")) == {
+        "host",
+        "pathPrefix",
+        "caBundle",
+        "timeoutSeconds",
+    }
+    assert set(_properties(identity_crd, "spec", "aws")) == {"region", "stsEndpoint"}
+    assert set(_properties(identity_crd, "spec", "azure")) == {
+        "tenantId",
+        "resource",
+        "authorityHost",
+        "clientId",
+    }
+    assert set(_properties(identity_crd, "spec", "credentials")) == {"source"}
+
+
+def test_binding_spec_has_exactly_the_api_contract_fields(binding_crd: Crd) -> None:
+    assert set(_properties(binding_crd, "spec")) == BINDING_SPEC_FIELDS
+    assert set(_properties(binding_crd, "spec", "refreshPolicy")) == {
+        "refreshAtPercent",
+        "minRemainingSeconds",
+    }
+    assert set(_properties(binding_crd, "spec", "secret")) == {
+        "name",
+        "keys",
+        "labels",
+        "annotations",
+    }
+    assert set(_properties(binding_crd, "spec", "secret", "keys")) == {
+        "token",
+        "bearerToken",
+        "expiresAt",
+        "host",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields"),
+    [
+        ("ExternalIdentity", IDENTITY_STATUS_FIELDS),
+        ("ServiceAccountBinding", BINDING_STATUS_FIELDS),
+    ],
+)
+def test_status_declares_every_field_the_controller_writes(
+    crds: dict[str, Crd], kind: str, fields: set[str]
+) -> None:
+    # Undeclared status fields are silently pruned by a real apiserver.
+    assert set(_properties(crds[kind], "status")) == fields
+
+
+@pytest.mark.parametrize("kind", ["ExternalIdentity", "ServiceAccountBinding"])
+def test_conditions_are_a_map_list_keyed_by_type_with_the_metav1_shape(
+    crds: dict[str, Crd], kind: str
+) -> None:
+    conditions = crds[kind].schema()["properties"]["status"]["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map"
+    assert conditions["x-kubernetes-list-map-keys"] == ["type"]
+    item = conditions["items"]
+    assert set(item["properties"]) == {
+        "type",
+        "status",
+        "reason",
+        "message",
+        "lastTransitionTime",
+        "observedGeneration",
+    }
+    assert set(item["required"]) == {"type", "status", "reason", "message", "lastTransitionTime"}
+    assert item["properties"]["lastTransitionTime"]["format"] == "date-time"
+
+
+def _rule_messages(crd: Crd, *path: str) -> list[str]:
+    node = crd.schema()
+    for part in path:
+        node = node["properties"][part]
+    return [rule["message"] for rule in node["x-kubernetes-validations"]]
+
+
+def test_identity_spec_carries_the_cross_field_rules(identity_crd: Crd) -> None:
+    assert _rule_messages(identity_crd, "spec") == [
+        "defaultTTL must be less than or equal to maxTTL",
+        "aws is only allowed when provider is aws-iam",
+        "azure is only allowed when provider is azure",
+        "provider azure requires azure.tenantId",
+    ]
+
+
+def test_binding_secret_name_is_immutable_and_keys_distinct(binding_crd: Crd) -> None:
+    assert _rule_messages(binding_crd, "spec", "secret") == [
+        "secret.name is immutable; create a new binding instead"
+    ]
+    assert _rule_messages(binding_crd, "spec", "secret", "keys") == [
+        "secret.keys must name distinct Secret data keys"
+    ]
