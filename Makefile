@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 IMAGE ?= external-identity-operator:dev
 
-.PHONY: help install demo test lint typecheck unit run bench clean chart-crds helm-template image e2e
+.PHONY: help install demo test lint typecheck unit run bench clean chart-crds helm lint-chart lock image e2e
 
 help:
 	@echo "make demo   set everything up, then run the local demo (no cluster or cloud needed)"
@@ -47,8 +47,15 @@ bench: $(STAMP)
 chart-crds:
 	bash tools/sync-chart-crds.sh
 
-helm-template: $(STAMP)
-	.tools/bin/helm template external-identity-operator helm/external-identity-operator
+helm:
+	bash tools/install-helm.sh
+
+lint-chart: $(STAMP)
+	bash tools/lint-chart.sh
+	$(BIN)/pytest tests/chart -q
+
+lock: $(STAMP)
+	$(BIN)/python tools/lock-runtime-deps.py
 
 image:
 	docker build -t $(IMAGE) .

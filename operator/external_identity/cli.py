@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
+import random
 import sys
 import uuid
 from collections.abc import Sequence
@@ -19,6 +19,7 @@ from .errors import (
     SecretWriteError,
     TransientError,
 )
+from .logsetup import LOG_FORMATS, LOG_LEVELS, configure_logging
 from .oneshot import ExchangeRequest, run_exchange
 from .providers.azure import DEFAULT_RESOURCE
 from .providers.factory import ProviderSettings
@@ -26,8 +27,6 @@ from .secretwriter import SecretKeys
 from .tokenservice import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint
 
 __all__ = ["EXIT_CODES", "main"]
-
-log = logging.getLogger("external_identity")
 
 #: Exit codes by failure class, most specific first.
 EXIT_CODES: tuple[tuple[type[ExternalIdentityError], int], ...] = (
@@ -210,8 +209,18 @@ def _add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "acts (default: standalone, for a single replica)",
     )
     parser.add_argument(
-        "--priority", type=int, default=0,
-        help="this replica's peering priority (default: %(default)s)",
+        "--priority", type=int,
+        help="this replica's peering priority; replicas sharing the top priority all pause, "
+        "so the default with --peering is a random one per process",
+    )
+    parser.add_argument(
+        "--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS,
+        help="log verbosity (same as the global --log-level)",
+    )
+    parser.add_argument(
+        "--log-format", default="plain", choices=LOG_FORMATS,
+        help="plain text, one JSON object per line, or plain with source locations "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--liveness", metavar="URL",
@@ -266,11 +275,14 @@ def _run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+    priority = args.priority
+    if priority is None:
+        priority = random.SystemRandom().randint(1, 1_000_000) if args.peering else 0
     run_operator(
         RunOptions(
             settings=settings,
             peering_name=args.peering,
-            priority=args.priority,
+            priority=priority,
             liveness_endpoint=args.liveness,
         )
     )
@@ -284,8 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log verbosity (default: %(default)s)",
+        "--log-level", choices=LOG_LEVELS,
+        help="log verbosity (default: WARNING; INFO for `run`)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_exchange_parser(commands)
@@ -302,7 +314,8 @@ def exit_code_for(error: ExternalIdentityError) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    level = args.log_level or ("INFO" if args.command == "run" else "WARNING")
+    configure_logging(level, fmt=getattr(args, "log_format", "plain"))
     try:
         code: int = args.handler(args)
     except ExternalIdentityError as error:

@@ -186,8 +186,12 @@ class TokenServiceClient:
                 return response.status_code, response.headers, raw
         except httpx.TimeoutException as error:
             raise Unavailable(f"no answer from {url} in time ({type(error).__name__})") from None
+        except httpx.ConnectError as error:
+            raise Unavailable(f"cannot connect to {url}: {error}") from None
+        except (httpx.RemoteProtocolError, httpx.ReadError) as error:
+            raise Unavailable(f"connection to {url} broke mid-response: {error}") from None
         except httpx.TransportError as error:
-            raise Unavailable(f"cannot reach {url}: {type(error).__name__}: {error}") from None
+            raise Unavailable(f"request to {url} failed: {type(error).__name__}: {error}") from None
 
     async def _read_bounded(self, response: httpx.Response) -> bytes:
         chunks: list[bytes] = []

@@ -1,0 +1,86 @@
+{{/* Names, labels and the operator's command line. */}}
+
+{{- define "eio.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "eio.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "eio.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "eio.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "eio.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "eio.labels" -}}
+helm.sh/chart: {{ include "eio.chart" . }}
+{{ include "eio.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: external-identity-operator
+{{- end -}}
+
+{{- define "eio.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "eio.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "eio.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if hasPrefix "sha256:" $tag -}}
+{{- printf "%s@%s" .Values.image.repository $tag -}}
+{{- else if hasPrefix "@" $tag -}}
+{{- printf "%s%s" .Values.image.repository $tag -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when more than one replica runs: kopf peering picks the one that acts. */}}
+{{- define "eio.peeringEnabled" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
+{{- end -}}
+
+{{- define "eio.peeringName" -}}
+{{- default (include "eio.fullname" .) .Values.peering.name -}}
+{{- end -}}
+
+{{/* Arguments of `external-identity run`, one per line, each a YAML list item. */}}
+{{- define "eio.args" -}}
+- --liveness=http://0.0.0.0:{{ .Values.probes.port }}{{ .Values.probes.path }}
+- --metrics-port={{ .Values.metrics.port }}
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+{{- if include "eio.peeringEnabled" . }}
+- --peering={{ include "eio.peeringName" . }}
+{{- end }}
+- --log-level={{ .Values.operator.logLevel | upper }}
+- --log-format={{ .Values.operator.logFormat }}
+- --refresh-percent={{ .Values.operator.refreshPercent }}
+- --max-concurrent-exchanges={{ .Values.operator.maxConcurrentExchanges }}
+{{- range .Values.operator.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,93 @@
+{{/*
+RBAC rule sets: every permission the operator holds is written here, once.
+
+One rule per (API group, resource) pair, verbs listed exactly. Each rule says which API
+calls need it, so a test can compare the rendered rules with the calls the controller
+is recorded making. No rule uses "*".
+
+  eio.rules.clusterScoped    cluster-scoped objects: ExternalIdentities, kopf's CRD scan,
+                             and namespaces when only some namespaces are served
+  eio.rules.namespaced       what the operator does in each served namespace:
+                             ServiceAccountBindings, their Secrets, Events, TokenRequests
+  eio.rules.events           Events (also needed in the operator's own namespace, where
+                             kopf posts Events about cluster-scoped ExternalIdentities)
+  eio.rules.clusterPeering   kopf peering cluster-wide (replicaCount > 1, all namespaces)
+  eio.rules.namespacedPeering kopf peering per namespace (replicaCount > 1, watchNamespaces)
+*/}}
+
+{{- define "eio.rules.clusterScoped" -}}
+# ExternalIdentity: kopf list+watch; kopf patch (finalizer, progress annotations);
+# get (a binding's handler reads the identity it references).
+- apiGroups: ["externalidentity.dev"]
+  resources: ["externalidentities"]
+  verbs: ["get", "list", "watch", "patch"]
+# ExternalIdentity status: conditions and observedGeneration.
+- apiGroups: ["externalidentity.dev"]
+  resources: ["externalidentities/status"]
+  verbs: ["get", "patch", "update"]
+# kopf's resource observer: list+watch CustomResourceDefinitions to notice served kinds.
+- apiGroups: ["apiextensions.k8s.io"]
+  resources: ["customresourcedefinitions"]
+  verbs: ["list", "watch"]
+{{- if .Values.watchNamespaces }}
+# kopf's namespace observer (only with --namespace): list+watch namespaces to notice a
+# served namespace being deleted and re-created.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
+{{- end -}}
+
+{{- define "eio.rules.namespaced" -}}
+# ServiceAccountBinding: kopf list+watch; kopf patch (finalizer, progress annotations); get.
+- apiGroups: ["externalidentity.dev"]
+  resources: ["serviceaccountbindings"]
+  verbs: ["get", "list", "watch", "patch"]
+# ServiceAccountBinding status: conditions, expiresAt, next refresh, principal.
+- apiGroups: ["externalidentity.dev"]
+  resources: ["serviceaccountbindings/status"]
+  verbs: ["get", "patch", "update"]
+# ownerReferences with blockOwnerDeletion on the Secrets need update on the owner's
+# finalizers subresource (OwnerReferencesPermissionEnforcement admission plugin).
+- apiGroups: ["externalidentity.dev"]
+  resources: ["serviceaccountbindings/finalizers"]
+  verbs: ["update"]
+# The Secrets holding the tokens: written atomically, watched to rewrite them when edited
+# or deleted, deleted with the binding.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+{{ include "eio.rules.events" . }}
+{{- if .Values.perWorkloadIdentity.enabled }}
+# Per-workload credentials (credentials.source: ServiceAccount): TokenRequest for the
+# binding's ServiceAccount, exchanged at AWS STS or Entra.
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
+{{- end }}
+{{- end -}}
+
+{{- define "eio.rules.events" -}}
+# Events about bindings and identities (kopf posts core v1 Events).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
+
+{{- define "eio.rules.clusterPeering" -}}
+# kopf peering (--peering, cluster-wide): watch the ClusterKopfPeering and patch this
+# pod's keep-alive into its status.
+- apiGroups: ["kopf.dev"]
+  resources: ["clusterkopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end -}}
+
+{{- define "eio.rules.namespacedPeering" -}}
+# kopf peering (--peering with --namespace): the KopfPeering in each served namespace.
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end -}}

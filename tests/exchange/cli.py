@@ -1,0 +1,39 @@
+"""Run the real ``external-identity`` CLI in-process or as a subprocess and capture it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import pytest
+
+from external_identity.cli import main
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
+    """In-process: same code path as the console script, environment from monkeypatch."""
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
+
+def run_cli_process(*args: str, env: dict[str, str], timeout: float = 60) -> CliResult:
+    """A separate process, as a user runs it: nothing shared with the test's interpreter."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "external_identity", *args],
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CliResult(completed.returncode, completed.stdout, completed.stderr)

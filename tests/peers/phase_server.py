@@ -1,0 +1,391 @@
+"""The Phase-protocol peer: a real HTTP server enforcing every rule in PROTOCOL.md.
+
+Serves both path forms for both providers::
+
+    POST /service/public/identities/external/v1/aws/iam/auth/     (console host)
+    POST /identities/external/v1/aws/iam/auth/                    (API host)
+    POST /service/public/identities/external/v1/azure/entra/auth/
+    POST /identities/external/v1/azure/entra/auth/
+
+and, for tests that use the token afterwards, ``GET /v1/secrets/`` (and
+``/service/public/v1/secrets/``), which answers 200 ``[]`` to
+``Authorization: Bearer ServiceAccount <token>`` while that token is valid.
+
+Tests configure accounts and identities on ``server.config``, inject faults
+with ``rate_limit`` / ``fail`` / ``hang`` / ``respond_raw`` / ``truncate`` /
+``disconnect``, and read ``server.records`` (requests answered, tokens issued).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from typing import Any, Literal
+
+from ._http import JsonHandler, LoopbackServer
+from .phase_aws import authenticate_aws
+from .phase_azure import authenticate_azure
+from .phase_model import (
+    AwsIamIdentity,
+    AzureEntraIdentity,
+    Fault,
+    IssuedToken,
+    PhaseConfig,
+    Provider,
+    Records,
+    RequestRecord,
+    ServiceAccount,
+)
+from .phase_rules import Grant, Reject
+
+__all__ = ["API_PATHS", "CONSOLE_PATHS", "PhaseServer"]
+
+CONSOLE_PATHS: dict[Provider, str] = {
+    "aws-iam": "/service/public/identities/external/v1/aws/iam/auth/",
+    "azure": "/service/public/identities/external/v1/azure/entra/auth/",
+}
+API_PATHS: dict[Provider, str] = {
+    "aws-iam": "/identities/external/v1/aws/iam/auth/",
+    "azure": "/identities/external/v1/azure/entra/auth/",
+}
+_AUTH_ROUTES: dict[str, Provider] = {
+    **{path: provider for provider, path in CONSOLE_PATHS.items()},
+    **{path: provider for provider, path in API_PATHS.items()},
+}
+_SECRETS_ROUTES = frozenset({"/v1/secrets/", "/service/public/v1/secrets/"})
+_UNAVAILABLE = b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>"
+_SERVER_ERROR = b"<h1>Server Error (500)</h1>"
+
+
+class PhaseServer:
+    """The running peer. ``base_url`` is the host; pick the path form per test."""
+
+    def __init__(
+        self,
+        *,
+        login_base_url: str = "https://login.microsoftonline.com",
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._login_base_url = login_base_url
+        self._ca_bundle = ca_bundle
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        self.records = Records()
+        self.config = PhaseConfig()
+        self.reset()
+        self._server = LoopbackServer(_PhaseHandler, owner=self)
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._release.set()
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Empty configuration and records; wakes any request still hanging."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
+            self.config = PhaseConfig(
+                login_base_url=self._login_base_url, ca_bundle=self._ca_bundle
+            )
+            self.records.clear()
+
+    @property
+    def base_url(self) -> str:
+        return self._server.base_url
+
+    def url(self, provider: Provider, *, form: Literal["console", "api"] = "console") -> str:
+        paths = CONSOLE_PATHS if form == "console" else API_PATHS
+        return self.base_url + paths[provider]
+
+    # -- configuration helpers ------------------------------------------------
+
+    def add_service_account(
+        self, *, key_management: bool = True, account_id: str | None = None
+    ) -> ServiceAccount:
+        account = ServiceAccount(key_management=key_management)
+        if account_id is not None:
+            account.id = account_id
+        self.config.service_accounts[account.id] = account
+        return account
+
+    def add_aws_identity(
+        self,
+        account: ServiceAccount,
+        *,
+        sts_endpoint: str,
+        trusted_principals: list[str],
+        **settings: Any,
+    ) -> AwsIamIdentity:
+        identity = AwsIamIdentity(
+            sts_endpoint=sts_endpoint, trusted_principals=trusted_principals, **settings
+        )
+        account.identities.append(identity)
+        return identity
+
+    def add_azure_identity(
+        self,
+        account: ServiceAccount,
+        *,
+        tenant_id: str,
+        allowed_service_principals: list[str],
+        **settings: Any,
+    ) -> AzureEntraIdentity:
+        identity = AzureEntraIdentity(
+            tenant_id=tenant_id, allowed_service_principals=allowed_service_principals, **settings
+        )
+        account.identities.append(identity)
+        return identity
+
+    # -- faults (each applies to the next ``count`` auth requests) -------------
+
+    def rate_limit(
+        self, count: int = 1, *, retry_after: int = 30, provider: Provider | None = None
+    ) -> None:
+        """429 as Django REST framework's throttle sends it (``detail``, Retry-After)."""
+        body = {"detail": f"Request was throttled. Expected available in {retry_after} seconds."}
+        self._add_fault(
+            Fault(
+                "rate-limit",
+                count,
+                status=429,
+                body=json.dumps(body).encode(),
+                headers={"Retry-After": str(retry_after)},
+                provider=provider,
+            )
+        )
+
+    def fail(
+        self,
+        count: int = 1,
+        *,
+        status: int = 500,
+        body: bytes | dict[str, Any] | None = None,
+        content_type: str | None = None,
+        provider: Provider | None = None,
+    ) -> None:
+        """Answer ``status``; the default body is Django's HTML error page."""
+        if isinstance(body, dict):
+            raw, kind = json.dumps(body).encode(), "application/json"
+        else:
+            raw, kind = (_SERVER_ERROR if body is None else body), "text/html"
+        self._add_fault(
+            Fault(
+                "status",
+                count,
+                status=status,
+                body=raw,
+                content_type=content_type or kind,
+                provider=provider,
+            )
+        )
+
+    def hang(self, count: int = 1, *, seconds: float, provider: Provider | None = None) -> None:
+        """Stall ``seconds`` before answering normally (reset/stop cut it short)."""
+        self._add_fault(Fault("hang", count, delay=seconds, provider=provider))
+
+    def respond_raw(
+        self,
+        count: int = 1,
+        *,
+        body: bytes,
+        status: int = 200,
+        content_type: str = "application/json",
+        provider: Provider | None = None,
+    ) -> None:
+        """Send these exact bytes (non-JSON, wrong shape, huge…)."""
+        self._add_fault(
+            Fault(
+                "raw", count, status=status, body=body, content_type=content_type, provider=provider
+            )
+        )
+
+    def truncate(
+        self,
+        count: int = 1,
+        *,
+        body: bytes = b'{"authentication": {"tokenType": "Serv',
+        provider: Provider | None = None,
+    ) -> None:
+        """Declare more bytes than are sent, then close the connection."""
+        self._add_fault(Fault("truncate", count, status=200, body=body, provider=provider))
+
+    def disconnect(self, count: int = 1, *, provider: Provider | None = None) -> None:
+        """Close the connection without any response."""
+        self._add_fault(Fault("disconnect", count, provider=provider))
+
+    def _add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self.config.faults.append(fault)
+
+    def take_fault(self, provider: Provider) -> Fault | None:
+        with self._lock:
+            for fault in self.config.faults:
+                if fault.remaining > 0 and fault.provider in (None, provider):
+                    fault.remaining -= 1
+                    if fault.remaining == 0:
+                        self.config.faults.remove(fault)
+                    return fault
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self._release.wait(seconds)
+
+    # -- issuing -------------------------------------------------------------
+
+    def authenticate(self, provider: Provider, raw: bytes) -> Grant:
+        config = self.config
+        return (
+            authenticate_aws(raw, config)
+            if provider == "aws-iam"
+            else authenticate_azure(raw, config)
+        )
+
+    def issue(self, grant: Grant, provider: Provider) -> IssuedToken:
+        token_value = secrets.token_hex(32)
+        pubkey, share, wrap_key = (secrets.token_hex(32) for _ in range(3))
+        issued_at = self.config.now()
+        token = IssuedToken(
+            token=f"pss_service:v2:{token_value}:{pubkey}:{share}:{wrap_key}",
+            bearer_token=f"ServiceAccount {token_value}",
+            token_value=token_value,
+            provider=provider,
+            principal=grant.principal,
+            service_account_id=grant.account.id,
+            token_name=grant.identity.token_name,
+            ttl=grant.ttl,
+            max_ttl=grant.identity.max_ttl,
+            issued_at=issued_at,
+            expires_at=issued_at + grant.ttl,
+        )
+        self.records.add_token(token)
+        return token
+
+
+class _PhaseHandler(JsonHandler):
+    owner: PhaseServer
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        raw = self.read_body()
+        path = self.path.split("?", 1)[0]
+        if path in _SECRETS_ROUTES and self.command == "GET":
+            self._secrets(path)
+            return
+        provider = _AUTH_ROUTES.get(path)
+        if provider is None:
+            self._record(path, None, 404, raw, error="no such path")
+            self.send_bytes(404, b"<h1>Not Found</h1>", content_type="text/html")
+            return
+        if self.command != "POST":
+            message = f'Method "{self.command}" not allowed.'
+            self._record(path, provider, 405, raw, error=message)
+            self.send_json(405, {"detail": message})
+            return
+        fault = self.owner.take_fault(provider)
+        if fault is not None and fault.kind == "hang":
+            self.owner.wait(fault.delay)
+        elif fault is not None:
+            self._record(path, provider, fault.status, raw, fault=fault)
+            self._apply(fault)
+            return
+        if self.owner.config.unavailable:
+            self._record(path, provider, 503, raw, error="unavailable")
+            self.send_bytes(503, _UNAVAILABLE, content_type="text/html")
+            return
+        self._exchange(path, provider, raw, fault)
+
+    def _exchange(self, path: str, provider: Provider, raw: bytes, fault: Fault | None) -> None:
+        try:
+            grant = self.owner.authenticate(provider, raw)
+        except Reject as reject:
+            self._record(
+                path,
+                provider,
+                reject.status,
+                raw,
+                error=reject.message,
+                reason=reject.reason,
+                fault=fault,
+            )
+            self.send_json(reject.status, reject.body())
+            return
+        token = self.owner.issue(grant, provider)
+        self._record(path, provider, 200, raw, reason=grant.principal, fault=fault)
+        self.send_json(
+            200,
+            {
+                "authentication": {
+                    "tokenType": "ServiceAccount",
+                    "token": token.token,
+                    "bearerToken": token.bearer_token,
+                    "TTL": token.ttl,
+                    "maxTTL": token.max_ttl,
+                }
+            },
+        )
+
+    def _apply(self, fault: Fault) -> None:
+        if fault.kind == "disconnect":
+            self.drop_connection()
+        elif fault.kind == "truncate":
+            self.send_bytes(fault.status, fault.body, declared_length=len(fault.body) + 64)
+            self.drop_connection()
+        else:
+            self.send_bytes(
+                fault.status, fault.body, content_type=fault.content_type, headers=fault.headers
+            )
+
+    def _secrets(self, path: str) -> None:
+        header = self.headers.get("Authorization", "")
+        token = self.owner.records.find_token(header) if header.startswith("Bearer ") else None
+        now = self.owner.config.now()
+        if token is None or not token.valid_at(now):
+            self._record(path, "secrets", 403, b"", error="invalid or expired token")
+            self.send_json(403, {"error": "Invalid or expired token"})
+            return
+        self._record(path, "secrets", 200, b"", reason=token.principal)
+        self.send_json(200, [])
+
+    def _record(
+        self,
+        path: str,
+        provider: Provider | None,
+        status: int,
+        raw: bytes,
+        *,
+        error: str | None = None,
+        reason: str | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        try:
+            payload: Any = json.loads(raw) if raw else None
+        except ValueError:
+            payload = raw
+        self.owner.records.add_request(
+            RequestRecord(
+                path=path,
+                method=self.command,
+                provider=provider,
+                status=status,
+                received_at=self.owner.config.now(),
+                error=error,
+                reason=reason,
+                fault=fault.kind if fault is not None else None,
+                payload=payload,
+                headers=dict(self.headers.items()),
+            )
+        )

@@ -1,0 +1,284 @@
+"""AWS STS peer: moto in server mode, with real SigV4 verification switched on.
+
+moto skips authentication until ``settings.INITIAL_NO_AUTH_ACTION_COUNT``
+requests have been served (default: infinity). In server mode the switch is
+``POST /moto-api/reset-auth`` with the new count as the body; ``0`` makes
+every following request go through moto's ``IAMRequest.check_signature``
+(a real SigV4 recomputation with the stored secret key and session token) and
+its IAM policy evaluation. ``ThreadedMotoServer`` runs in this process, so the
+switch and moto's backends are process-global: do not use ``mock_aws`` in the
+same test session, it resets the backends this peer set up.
+
+Setup happens before enforcement: an admin IAM user with an access key, then
+two roles it may assume. AssumeRole itself runs with enforcement on, so the
+admin key is verified too. moto does not check the X-Amz-Date age; replay
+protection is the token service's job (see ``phase_server``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.credentials import Credentials
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.server import ThreadedMotoServer
+
+__all__ = ["AwsCredentials", "StsPeer"]
+
+ACCOUNT_ID = "123456789012"
+TRUSTED_ROLE = "phase-operator"
+UNTRUSTED_ROLE = "unrelated-workload"
+_ADMIN_USER = "peer-admin"
+_UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+
+
+@dataclass(frozen=True)
+class AwsCredentials:
+    """One set of AWS credentials and the ARN STS reports for them."""
+
+    access_key_id: str
+    secret_access_key: str
+    session_token: str | None
+    arn: str
+
+    def botocore(self) -> Credentials:
+        return Credentials(self.access_key_id, self.secret_access_key, self.session_token)
+
+    def with_secret(self, secret_access_key: str) -> AwsCredentials:
+        """The same key id with another secret: moto must reject its signatures."""
+        return AwsCredentials(self.access_key_id, secret_access_key, self.session_token, self.arn)
+
+
+class StsPeer:
+    """A running moto server acting as AWS STS at ``endpoint``."""
+
+    def __init__(self, *, region: str = "us-east-1") -> None:
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.trusted_role_name = TRUSTED_ROLE
+        self.untrusted_role_name = UNTRUSTED_ROLE
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._patches = pytest.MonkeyPatch()
+        self._previous_auth_count = "inf"
+        self.endpoint = ""
+        self.admin: AwsCredentials
+        self.trusted: AwsCredentials
+        self.untrusted: AwsCredentials
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._patch_unsigned_sts_actions()
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        self.admin = self._bootstrap_admin()
+        for role in (TRUSTED_ROLE, UNTRUSTED_ROLE):
+            self.create_role(role)
+        self._enforce_auth()
+        self.trusted = self.assume_role(TRUSTED_ROLE, session_name="operator-pod")
+        self.untrusted = self.assume_role(UNTRUSTED_ROLE, session_name="other-pod")
+
+    def stop(self) -> None:
+        try:
+            httpx.post(f"{self.endpoint}/moto-api/reset-auth", content=self._previous_auth_count)
+        finally:
+            self._server.stop()
+            self._patches.undo()
+
+    # -- the brief's flat view of the trusted (IRSA-like) credentials -------
+
+    @property
+    def access_key_id(self) -> str:
+        return self.trusted.access_key_id
+
+    @property
+    def secret_access_key(self) -> str:
+        return self.trusted.secret_access_key
+
+    @property
+    def session_token(self) -> str | None:
+        return self.trusted.session_token
+
+    @property
+    def assumed_role_arn(self) -> str:
+        return self.trusted.arn
+
+    # -- helpers for tests ---------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:PORT``: the host a token service compares with the signed URL."""
+        return self.endpoint.split("://", 1)[1]
+
+    def role_arn(self, role_name: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:role/{role_name}"
+
+    def trust_pattern(self, role_name: str = TRUSTED_ROLE) -> str:
+        """The usual trusted-principal pattern for sessions of ``role_name``."""
+        return f"arn:aws:sts::{self.account_id}:assumed-role/{role_name}/*"
+
+    def client(self, service: str, credentials: AwsCredentials | None = None) -> Any:
+        creds = credentials or self.admin
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=creds.access_key_id,
+            aws_secret_access_key=creds.secret_access_key,
+            aws_session_token=creds.session_token,
+        )
+
+    def create_role(self, role_name: str) -> str:
+        """Create ``role_name`` (assumable by the admin user) unless it exists."""
+        iam = self.client("iam")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": self.admin.arn},
+                    "Action": "sts:AssumeRole",
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": "kubernetes"},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                },
+            ],
+        }
+        with suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        return self.role_arn(role_name)
+
+    def assume_role(self, role_name: str, *, session_name: str = "test-session") -> AwsCredentials:
+        """Fresh temporary credentials (ASIA…, session token) for ``role_name``."""
+        self.create_role(role_name)
+        sts = self.client("sts")
+        response = sts.assume_role(RoleArn=self.role_arn(role_name), RoleSessionName=session_name)
+        return _credentials_from(response)
+
+    def assume_role_with_web_identity(
+        self, role_name: str, web_identity_token: str, *, session_name: str = "web-identity"
+    ) -> AwsCredentials:
+        """What IRSA's credential provider does (moto does not verify the token)."""
+        self.create_role(role_name)
+        sts = boto3.client(
+            "sts",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            config=Config(signature_version=UNSIGNED),
+        )
+        response = sts.assume_role_with_web_identity(
+            RoleArn=self.role_arn(role_name),
+            RoleSessionName=session_name,
+            WebIdentityToken=web_identity_token,
+        )
+        return _credentials_from(response)
+
+    def env(
+        self, credentials: AwsCredentials | None = None, *, region: str | None = None
+    ) -> dict[str, str]:
+        """Environment for botocore's default chain: static credentials, this endpoint.
+
+        Shared config files are pointed at /dev/null and IMDS is disabled so the
+        chain can never reach the developer's profile or 169.254.169.254.
+        """
+        creds = credentials or self.trusted
+        env = self._base_env(region)
+        env["AWS_ACCESS_KEY_ID"] = creds.access_key_id
+        env["AWS_SECRET_ACCESS_KEY"] = creds.secret_access_key
+        if creds.session_token:
+            env["AWS_SESSION_TOKEN"] = creds.session_token
+        return env
+
+    def web_identity_env(
+        self,
+        token_file: str | os.PathLike[str],
+        *,
+        role_name: str = TRUSTED_ROLE,
+        session_name: str = "irsa-pod",
+        region: str | None = None,
+    ) -> dict[str, str]:
+        """Environment like the EKS pod identity webhook injects for IRSA."""
+        env = self._base_env(region)
+        env["AWS_ROLE_ARN"] = self.create_role(role_name)
+        env["AWS_WEB_IDENTITY_TOKEN_FILE"] = os.fspath(token_file)
+        env["AWS_ROLE_SESSION_NAME"] = session_name
+        return env
+
+    # -- internals -------------------------------------------------------------
+
+    def _base_env(self, region: str | None) -> dict[str, str]:
+        region = region or self.region
+        return {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_ENDPOINT_URL_STS": self.endpoint,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+
+    def _bootstrap_admin(self) -> AwsCredentials:
+        bootstrap = AwsCredentials("AKIABOOTSTRAP0000000", "bootstrap", None, "")
+        iam = self.client("iam", bootstrap)
+        user = iam.create_user(UserName=_ADMIN_USER)["User"]
+        iam.put_user_policy(
+            UserName=_ADMIN_USER,
+            PolicyName="everything",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName=_ADMIN_USER)["AccessKey"]
+        return AwsCredentials(key["AccessKeyId"], key["SecretAccessKey"], None, user["Arn"])
+
+    def _enforce_auth(self) -> None:
+        response = httpx.post(f"{self.endpoint}/moto-api/reset-auth", content=b"0")
+        response.raise_for_status()
+        self._previous_auth_count = response.json()["PREVIOUS_INITIAL_NO_AUTH_ACTION_COUNT"]
+
+    def _patch_unsigned_sts_actions(self) -> None:
+        """Let AssumeRoleWithWebIdentity through unsigned, as real STS does.
+
+        With auth enforced, moto 5.x reads the missing Authorization header of
+        these public actions and answers 500 (KeyError).
+        """
+        original: Callable[..., None] = (
+            ActionAuthenticatorMixin._authenticate_and_authorize_normal_action
+        )
+
+        def authenticate(self: Any, resource: str = "*") -> None:
+            if "Authorization" not in self.headers and self._get_action() in _UNSIGNED_STS_ACTIONS:
+                return
+            original(self, resource)
+
+        self._patches.setattr(
+            ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", authenticate
+        )
+
+
+def _credentials_from(response: dict[str, Any]) -> AwsCredentials:
+    creds = response["Credentials"]
+    return AwsCredentials(
+        creds["AccessKeyId"],
+        creds["SecretAccessKey"],
+        creds["SessionToken"],
+        response["AssumedRoleUser"]["Arn"],
+    )
