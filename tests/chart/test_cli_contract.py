@@ -54,10 +54,5 @@ def test_run_sees_the_namespaces_and_peering(render: Renderer) -> None:
     assert default.peering is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`external-identity run` has no --log-level/--log-format options yet "
-    "(--log-level is only a top-level option, before `run`)",
-)
 def test_run_accepts_the_log_flags(render: Renderer) -> None:
     _parse([arg for arg in render().args if arg.startswith(LOG_FLAGS)])

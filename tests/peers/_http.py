@@ -1,4 +1,7 @@
-"""A small threaded HTTP(S) server on 127.0.0.1 for the test peers.
+"""A small threaded HTTP(S) server for the test peers, on 127.0.0.1 unless told otherwise.
+
+Tests always use the default: loopback, a free port. ``python -m tests.peers.serve``
+(the kind e2e peers) passes a bind address and fixed ports.
 
 The standard library's ``ThreadingHTTPServer`` handles each connection in its
 own daemon thread, so a peer that sleeps (to simulate a hang) never blocks the
@@ -15,7 +18,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
 
-__all__ = ["JsonHandler", "LoopbackServer"]
+__all__ = ["JsonHandler", "LoopbackServer", "url_host"]
+
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def url_host(bind: str) -> str:
+    """The host part of a URL that reaches a server bound to ``bind`` from this machine.
+
+    A wildcard bind is reached on loopback; IPv6 literals get brackets.
+    """
+    host = _WILDCARDS.get(bind, bind)
+    return f"[{host}]" if ":" in host else host
 
 
 class _Server(ThreadingHTTPServer):
@@ -27,8 +41,11 @@ class _Server(ThreadingHTTPServer):
         handler: type[BaseHTTPRequestHandler],
         ssl_context: ssl.SSLContext | None,
         owner: object,
+        address: tuple[str, int],
     ) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
         self.owner = owner
         if ssl_context is not None:
             self.socket = ssl_context.wrap_socket(
@@ -37,7 +54,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class LoopbackServer:
-    """Runs one request handler class on a free loopback port in a thread."""
+    """Runs one request handler class in a thread: by default on a free loopback port.
+
+    ``host`` and ``port`` are for the standalone peers (``tests.peers.serve``); tests
+    keep the defaults.
+    """
 
     def __init__(
         self,
@@ -45,8 +66,10 @@ class LoopbackServer:
         *,
         owner: object,
         ssl_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
-        self._httpd = _Server(handler, ssl_context, owner)
+        self._httpd = _Server(handler, ssl_context, owner, (host, port))
         self._thread: threading.Thread | None = None
         self.scheme = "https" if ssl_context is not None else "http"
 
@@ -56,7 +79,8 @@ class LoopbackServer:
 
     @property
     def base_url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.port}"
+        """The URL this process reaches the server at (loopback for a wildcard bind)."""
+        return f"{self.scheme}://{url_host(str(self._httpd.server_address[0]))}:{self.port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(

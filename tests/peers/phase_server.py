@@ -9,7 +9,10 @@ Serves both path forms for both providers::
 
 and, for tests that use the token afterwards, ``GET /v1/secrets/`` (and
 ``/service/public/v1/secrets/``), which answers 200 ``[]`` to
-``Authorization: Bearer ServiceAccount <token>`` while that token is valid.
+``Authorization: Bearer ServiceAccount <token>`` while that token is valid, and
+``POST /e2e/verify`` with ``{"token": "pss_service:v2:…"}``, which answers 200
+``{"valid": bool, "expiresAt": <unix seconds> | null}`` (valid: issued by this
+peer and not expired) for checks from outside the process (the kind e2e suite).
 
 Tests configure accounts and identities on ``server.config``, inject faults
 with ``rate_limit`` / ``fail`` / ``hang`` / ``respond_raw`` / ``truncate`` /
@@ -39,7 +42,7 @@ from .phase_model import (
 )
 from .phase_rules import Grant, Reject
 
-__all__ = ["API_PATHS", "CONSOLE_PATHS", "PhaseServer"]
+__all__ = ["API_PATHS", "CONSOLE_PATHS", "VERIFY_PATH", "PhaseServer"]
 
 CONSOLE_PATHS: dict[Provider, str] = {
     "aws-iam": "/service/public/identities/external/v1/aws/iam/auth/",
@@ -54,18 +57,26 @@ _AUTH_ROUTES: dict[str, Provider] = {
     **{path: provider for provider, path in API_PATHS.items()},
 }
 _SECRETS_ROUTES = frozenset({"/v1/secrets/", "/service/public/v1/secrets/"})
+#: Not part of Phase's API: lets a process outside this one ask about a token.
+VERIFY_PATH = "/e2e/verify"
 _UNAVAILABLE = b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>"
 _SERVER_ERROR = b"<h1>Server Error (500)</h1>"
 
 
 class PhaseServer:
-    """The running peer. ``base_url`` is the host; pick the path form per test."""
+    """The running peer. ``base_url`` is the host; pick the path form per test.
+
+    It listens on a free loopback port unless ``host``/``port`` say otherwise (the
+    standalone peers, ``tests.peers.serve``).
+    """
 
     def __init__(
         self,
         *,
         login_base_url: str = "https://login.microsoftonline.com",
         ca_bundle: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self._login_base_url = login_base_url
         self._ca_bundle = ca_bundle
@@ -74,7 +85,7 @@ class PhaseServer:
         self.records = Records()
         self.config = PhaseConfig()
         self.reset()
-        self._server = LoopbackServer(_PhaseHandler, owner=self)
+        self._server = LoopbackServer(_PhaseHandler, owner=self, host=host, port=port)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -266,6 +277,13 @@ class PhaseServer:
         self.records.add_token(token)
         return token
 
+    def verify(self, token: str) -> tuple[bool, float | None]:
+        """Whether this peer issued exactly ``token`` and it is valid now; its expiry."""
+        issued = next((t for t in self.records.tokens if t.token == token), None)
+        if issued is None:
+            return False, None
+        return issued.valid_at(self.config.now()), issued.expires_at
+
 
 class _PhaseHandler(JsonHandler):
     owner: PhaseServer
@@ -284,6 +302,9 @@ class _PhaseHandler(JsonHandler):
         path = self.path.split("?", 1)[0]
         if path in _SECRETS_ROUTES and self.command == "GET":
             self._secrets(path)
+            return
+        if path == VERIFY_PATH and self.command == "POST":
+            self._verify(raw)
             return
         provider = _AUTH_ROUTES.get(path)
         if provider is None:
@@ -359,6 +380,20 @@ class _PhaseHandler(JsonHandler):
             return
         self._record(path, "secrets", 200, b"", reason=token.principal)
         self.send_json(200, [])
+
+    def _verify(self, raw: bytes) -> None:
+        """Not recorded: it is the test harness asking, not a client of the protocol."""
+        try:
+            token = json.loads(raw)["token"]
+        except (ValueError, TypeError, KeyError) as error:
+            self.send_json(400, {"error": f'expected {{"token": "..."}}: {error!r}'})
+            return
+        if not isinstance(token, str):
+            self.send_json(400, {"error": "token is not a string"})
+            return
+        valid, expires_at = self.owner.verify(token)
+        expires = None if expires_at is None else int(expires_at)
+        self.send_json(200, {"valid": valid, "expiresAt": expires})
 
     def _record(
         self,

@@ -34,6 +34,8 @@ from botocore.credentials import Credentials
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.server import ThreadedMotoServer
 
+from ._http import url_host
+
 __all__ = ["AwsCredentials", "StsPeer"]
 
 ACCOUNT_ID = "123456789012"
@@ -61,14 +63,21 @@ class AwsCredentials:
 
 
 class StsPeer:
-    """A running moto server acting as AWS STS at ``endpoint``."""
+    """A running moto server acting as AWS STS at ``endpoint``.
 
-    def __init__(self, *, region: str = "us-east-1") -> None:
+    It listens on a free loopback port unless ``host``/``port`` say otherwise (the
+    standalone peers, ``tests.peers.serve``); ``endpoint`` is always the URL this
+    process reaches it at (loopback for a wildcard bind).
+    """
+
+    def __init__(
+        self, *, region: str = "us-east-1", host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.region = region
         self.account_id = ACCOUNT_ID
         self.trusted_role_name = TRUSTED_ROLE
         self.untrusted_role_name = UNTRUSTED_ROLE
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
         self._patches = pytest.MonkeyPatch()
         self._previous_auth_count = "inf"
         self.endpoint = ""
@@ -83,7 +92,7 @@ class StsPeer:
         self._patch_unsigned_sts_actions()
         self._server.start()
         host, port = self._server.get_host_and_port()
-        self.endpoint = f"http://{host}:{port}"
+        self.endpoint = f"http://{url_host(host)}:{port}"
         self.admin = self._bootstrap_admin()
         for role in (TRUSTED_ROLE, UNTRUSTED_ROLE):
             self.create_role(role)
