@@ -15,6 +15,8 @@ from .errors import redact
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "RedactingFilter", "configure_logging"]
 
 OUR_LOGGERS = ("external_identity", "kopf")
+#: Libraries that log, as warnings, failures we report ourselves with more context.
+ECHOING_LOGGERS = ("azure.identity", "azure.core")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("plain", "json", "full")
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,3 +57,5 @@ def configure_logging(level: str, *, fmt: str = "plain") -> None:
     root.setLevel(logging.WARNING)
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(level)
+    for name in ECHOING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -8,8 +8,9 @@ from external_identity.controller.schedule import refresh_time, retry_delay
 ISSUED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _refresh(ttl: float, *, fraction: float = 2 / 3, margin: float = 10, jitter: float = 0.0,
-             seed: int = 1) -> timedelta:
+def _refresh(
+    ttl: float, *, fraction: float = 2 / 3, margin: float = 10, jitter: float = 0.0, seed: int = 1
+) -> timedelta:
     when = refresh_time(
         issued_at=ISSUED,
         expires_at=ISSUED + timedelta(seconds=ttl),
@@ -51,8 +52,9 @@ def test_jitter_only_ever_moves_the_refresh_earlier() -> None:
 
 def test_backoff_doubles_then_stops_at_the_cap() -> None:
     rng = random.Random(0)
-    delays = [retry_delay(failures=n, base=2, cap=30, retry_after=None, rng=rng)
-              for n in range(1, 8)]
+    delays = [
+        retry_delay(failures=n, base=2, cap=30, retry_after=None, rng=rng) for n in range(1, 8)
+    ]
     assert 1.6 <= delays[0] <= 2
     assert 3.2 <= delays[1] <= 4
     assert all(d <= 30 for d in delays)

@@ -28,10 +28,18 @@ def test_azure_identity_defaults_the_resource() -> None:
         ({"provider": "gcp"}, "spec.provider"),
         ({"provider": "aws-iam", "defaultTTL": 90000}, "defaultTTL must not exceed maxTTL"),
         ({"provider": "azure"}, "provider azure requires azure.tenantId"),
-        ({"provider": "azure", "aws": {}, "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}},
-         "aws block is only valid with provider aws-iam"),
-        ({"provider": "aws-iam", "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}},
-         "azure block is only valid with provider azure"),
+        (
+            {
+                "provider": "azure",
+                "aws": {},
+                "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"},
+            },
+            "aws block is only valid with provider aws-iam",
+        ),
+        (
+            {"provider": "aws-iam", "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}},
+            "azure block is only valid with provider azure",
+        ),
         ({"provider": "azure", "azure": {"tenantId": "not-a-uuid"}}, "spec.azure.tenantId"),
         ({"provider": "aws-iam", "aws": {"region": "Mars"}}, "spec.aws.region"),
     ],
@@ -61,7 +69,12 @@ def _binding(**overrides: object) -> dict:
 
 def test_binding_secret_keys_default_to_token_only() -> None:
     keys = parse_binding(_binding()).secret.keys.keys()
-    assert (keys.token, keys.bearer_token, keys.expires_at, keys.host) == ("token", None, None, None)
+    assert (keys.token, keys.bearer_token, keys.expires_at, keys.host) == (
+        "token",
+        None,
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize(

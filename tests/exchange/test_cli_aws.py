@@ -20,26 +20,44 @@ pytestmark = pytest.mark.usefixtures("loopback_only")
 
 def _args(server: PhaseServer, sts: StsPeer, account_id: str, *extra: str) -> list[str]:
     return [
-        "exchange", "--mode", "aws-iam", "--service-account-id", account_id,
-        "--host", server.base_url, "--sts-endpoint", sts.endpoint, "--no-store", *extra,
+        "exchange",
+        "--mode",
+        "aws-iam",
+        "--service-account-id",
+        account_id,
+        "--host",
+        server.base_url,
+        "--sts-endpoint",
+        sts.endpoint,
+        "--no-store",
+        *extra,
     ]
 
 
 @pytest.fixture
-def account(phase_server: PhaseServer, sts_peer: StsPeer, aws_env: dict[str, str]) -> ServiceAccount:
+def account(
+    phase_server: PhaseServer, sts_peer: StsPeer, aws_env: dict[str, str]
+) -> ServiceAccount:
     created, _ = aws_account(phase_server, sts_peer, max_ttl=7200)
     return created
 
 
-def _exchange(capsys: pytest.CaptureFixture[str], server: PhaseServer, sts: StsPeer,
-              account_id: str, *extra: str) -> CliResult:
+def _exchange(
+    capsys: pytest.CaptureFixture[str],
+    server: PhaseServer,
+    sts: StsPeer,
+    account_id: str,
+    *extra: str,
+) -> CliResult:
     return run_cli(capsys, *_args(server, sts, account_id, *extra))
 
 
 def test_aws_exchange_prints_a_token_the_peer_issued(
     phase_server: PhaseServer, sts_peer: StsPeer, account: ServiceAccount, aws_env: dict[str, str]
 ) -> None:
-    result = run_cli_process(*_args(phase_server, sts_peer, account.id, "--ttl", "600"), env=aws_env)
+    result = run_cli_process(
+        *_args(phase_server, sts_peer, account.id, "--ttl", "600"), env=aws_env
+    )
     assert result.code == 0, result.err
     document = json.loads(result.out)
     issued = phase_server.records.find_token(document["token"])
@@ -52,7 +70,9 @@ def test_aws_exchange_prints_a_token_the_peer_issued(
 
 
 def test_api_host_form_needs_an_empty_path_prefix(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     result = _exchange(capsys, phase_server, sts_peer, account.id, "--path-prefix", "")
@@ -61,7 +81,9 @@ def test_api_host_form_needs_an_empty_path_prefix(
 
 
 def test_without_ttl_the_identity_default_is_granted(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     result = _exchange(capsys, phase_server, sts_peer, account.id)
@@ -70,8 +92,12 @@ def test_without_ttl_the_identity_default_is_granted(
 
 
 def test_irsa_web_identity_credentials_work_unchanged(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
-    account: ServiceAccount, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
+    account: ServiceAccount,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2ln")
@@ -89,7 +115,9 @@ def test_irsa_web_identity_credentials_work_unchanged(
 
 
 def test_unknown_service_account_is_not_found(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     result = _exchange(capsys, phase_server, sts_peer, str(uuid.uuid4()))
@@ -98,7 +126,9 @@ def test_unknown_service_account_is_not_found(
 
 
 def test_account_without_an_aws_identity_is_not_found(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     aws_env: dict[str, str],
 ) -> None:
     bare = phase_server.add_service_account()
@@ -108,12 +138,15 @@ def test_account_without_an_aws_identity_is_not_found(
 
 
 def test_account_without_key_management_names_the_fix(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     aws_env: dict[str, str],
 ) -> None:
     plain = phase_server.add_service_account(key_management=False)
-    phase_server.add_aws_identity(plain, sts_endpoint=sts_peer.endpoint,
-                                  trusted_principals=[sts_peer.trust_pattern()])
+    phase_server.add_aws_identity(
+        plain, sts_endpoint=sts_peer.endpoint, trusted_principals=[sts_peer.trust_pattern()]
+    )
     result = _exchange(capsys, phase_server, sts_peer, plain.id)
     assert result.code == 4
     assert "server-side key management" in result.err
@@ -121,11 +154,14 @@ def test_account_without_key_management_names_the_fix(
 
 
 def test_untrusted_principal_is_refused(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     aws_env: dict[str, str],
 ) -> None:
-    other, _ = aws_account(phase_server, sts_peer,
-                           trusted_principals=[sts_peer.trust_pattern("unrelated-workload")])
+    other, _ = aws_account(
+        phase_server, sts_peer, trusted_principals=[sts_peer.trust_pattern("unrelated-workload")]
+    )
     result = _exchange(capsys, phase_server, sts_peer, other.id)
     assert result.code == 4
     assert result.err.startswith("error: cloud principal is not trusted")
@@ -133,7 +169,9 @@ def test_untrusted_principal_is_refused(
 
 
 def test_signature_outside_the_window_points_at_clock_skew(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     phase_server.config.clock_offset = 120
@@ -144,7 +182,9 @@ def test_signature_outside_the_window_points_at_clock_skew(
 
 
 def test_skew_within_the_window_is_accepted(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     phase_server.config.clock_offset = 30
@@ -152,7 +192,9 @@ def test_skew_within_the_window_is_accepted(
 
 
 def test_signing_for_another_sts_endpoint_is_a_mismatch(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     aws_env: dict[str, str],
 ) -> None:
     port = sts_peer.endpoint.rsplit(":", 1)[1]
@@ -165,8 +207,11 @@ def test_signing_for_another_sts_endpoint_is_a_mismatch(
 
 
 def test_credentials_sts_rejects_fail_validation(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
-    account: ServiceAccount, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
+    account: ServiceAccount,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-real-secret-key-0000000000000000")
     result = _exchange(capsys, phase_server, sts_peer, account.id)
@@ -176,7 +221,9 @@ def test_credentials_sts_rejects_fail_validation(
 
 
 def test_ttl_above_the_identity_maximum_is_refused(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     result = _exchange(capsys, phase_server, sts_peer, account.id, "--ttl", "9000")
@@ -186,7 +233,9 @@ def test_ttl_above_the_identity_maximum_is_refused(
 
 
 def test_invalid_request_shows_the_servers_message(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
     account: ServiceAccount,
 ) -> None:
     # An honest client cannot produce a malformed body; replay the server's own 400.
@@ -201,8 +250,11 @@ def test_invalid_request_shows_the_servers_message(
 
 
 def test_missing_aws_credentials_say_what_to_configure(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
-    account: ServiceAccount, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
+    account: ServiceAccount,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name)
@@ -213,8 +265,12 @@ def test_missing_aws_credentials_say_what_to_configure(
 
 
 def test_expired_aws_credentials_are_reported_not_sent(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, sts_peer: StsPeer,
-    account: ServiceAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
+    account: ServiceAccount,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     creds = sts_peer.trusted
     process = tmp_path / "expired-creds.py"

@@ -18,28 +18,43 @@ RESOURCE = "https://management.azure.com/"
 
 
 @pytest.fixture
-def account(phase_server: PhaseServer, entra_peer: EntraPeer,
-            entra_env: dict[str, str]) -> ServiceAccount:
+def account(
+    phase_server: PhaseServer, entra_peer: EntraPeer, entra_env: dict[str, str]
+) -> ServiceAccount:
     created = phase_server.add_service_account()
     phase_server.add_azure_identity(
-        created, tenant_id=entra_peer.tenant_id, allowed_service_principals=[entra_peer.oid],
+        created,
+        tenant_id=entra_peer.tenant_id,
+        allowed_service_principals=[entra_peer.oid],
         max_ttl=7200,
     )
     return created
 
 
 def _args(server: PhaseServer, account_id: str, *extra: str) -> list[str]:
-    return ["exchange", "--mode", "azure", "--service-account-id", account_id,
-            "--host", server.base_url, "--no-store", *extra]
+    return [
+        "exchange",
+        "--mode",
+        "azure",
+        "--service-account-id",
+        account_id,
+        "--host",
+        server.base_url,
+        "--no-store",
+        *extra,
+    ]
 
 
-def _exchange(capsys: pytest.CaptureFixture[str], server: PhaseServer, account_id: str,
-              *extra: str) -> CliResult:
+def _exchange(
+    capsys: pytest.CaptureFixture[str], server: PhaseServer, account_id: str, *extra: str
+) -> CliResult:
     return run_cli(capsys, *_args(server, account_id, *extra))
 
 
 def test_azure_workload_identity_exchange_prints_a_token_the_peer_issued(
-    phase_server: PhaseServer, entra_peer: EntraPeer, account: ServiceAccount,
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
+    account: ServiceAccount,
     entra_env: dict[str, str],
 ) -> None:
     result = run_cli_process(*_args(phase_server, account.id, "--ttl", "900"), env=entra_env)
@@ -54,8 +69,11 @@ def test_azure_workload_identity_exchange_prints_a_token_the_peer_issued(
 
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
 def test_v1_and_v2_entra_tokens_are_both_accepted(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, entra_peer: EntraPeer,
-    account: ServiceAccount, version: str,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
+    account: ServiceAccount,
+    version: str,
 ) -> None:
     entra_peer.config.token_version = version  # type: ignore[assignment]
     result = _exchange(capsys, phase_server, account.id)
@@ -63,8 +81,11 @@ def test_v1_and_v2_entra_tokens_are_both_accepted(
 
 
 def test_service_principal_secret_from_the_environment_works(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, entra_peer: EntraPeer,
-    account: ServiceAccount, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
+    account: ServiceAccount,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE")
     for name, value in entra_peer.env(workload_identity=False, client_secret=True).items():
@@ -75,12 +96,17 @@ def test_service_principal_secret_from_the_environment_works(
 
 
 def test_untrusted_service_principal_is_refused(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, entra_peer: EntraPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
     entra_env: dict[str, str],
 ) -> None:
     other = phase_server.add_service_account()
-    phase_server.add_azure_identity(other, tenant_id=entra_peer.tenant_id,
-                                    allowed_service_principals=["00000000-0000-0000-0000-000000000001"])
+    phase_server.add_azure_identity(
+        other,
+        tenant_id=entra_peer.tenant_id,
+        allowed_service_principals=["00000000-0000-0000-0000-000000000001"],
+    )
     result = _exchange(capsys, phase_server, other.id)
     assert result.code == 4
     assert result.err.startswith("error: cloud principal is not trusted")
@@ -88,7 +114,9 @@ def test_untrusted_service_principal_is_refused(
 
 
 def test_token_signed_by_an_unknown_key_fails_verification(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, entra_peer: EntraPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
     account: ServiceAccount,
 ) -> None:
     entra_peer.config.signing = "forged"
@@ -98,15 +126,21 @@ def test_token_signed_by_an_unknown_key_fails_verification(
 
 
 def test_token_for_another_resource_fails_the_audience_check(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, account: ServiceAccount,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    account: ServiceAccount,
 ) -> None:
-    result = _exchange(capsys, phase_server, account.id, "--azure-resource", "https://vault.azure.net")
+    result = _exchange(
+        capsys, phase_server, account.id, "--azure-resource", "https://vault.azure.net"
+    )
     assert result.code == 4
     assert "HTTP 401" in result.err
 
 
 def test_expired_entra_token_fails_verification(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, entra_peer: EntraPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
     account: ServiceAccount,
 ) -> None:
     entra_peer.config.expired = True
@@ -116,7 +150,9 @@ def test_expired_entra_token_fails_verification(
 
 
 def test_ttl_above_the_identity_maximum_is_refused(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, account: ServiceAccount,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    account: ServiceAccount,
 ) -> None:
     result = _exchange(capsys, phase_server, account.id, "--ttl", "7201")
     assert result.code == 4
@@ -124,19 +160,29 @@ def test_ttl_above_the_identity_maximum_is_refused(
 
 
 def test_entra_refusing_to_issue_is_a_credentials_problem(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, entra_peer: EntraPeer,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    entra_peer: EntraPeer,
     account: ServiceAccount,
 ) -> None:
-    entra_peer.config.fail_next(5, status=400, error="invalid_client", code=700016,
-                                message="Application not found in the directory.")
+    entra_peer.config.fail_next(
+        5,
+        status=400,
+        error="invalid_client",
+        code=700016,
+        message="Application not found in the directory.",
+    )
     result = _exchange(capsys, phase_server, account.id)
     assert result.code == 3
     assert result.err.startswith("error: Entra refused to issue a token")
+    assert result.err.count("\n") == 1, "one clear line"
     assert phase_server.records.requests == []
 
 
 def test_workload_identity_without_a_client_id_names_the_missing_label(
-    capsys: pytest.CaptureFixture[str], phase_server: PhaseServer, account: ServiceAccount,
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    account: ServiceAccount,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("AZURE_CLIENT_ID")
