@@ -1,3 +1,3 @@
 """Suite-wide fixtures: the protocol peers (tests/peers) and the Kubernetes API (tests/kube)."""
 
-pytest_plugins = ["tests.peers.fixtures"]
+pytest_plugins = ["tests.peers.fixtures", "tests.kube.fixtures"]

@@ -36,6 +36,12 @@ def _runtime(memo: kopf.Memo) -> Runtime:
     return runtime
 
 
+@kopf.on.login(registry=registry)
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's service account in a cluster, else the kubeconfig (``$KUBECONFIG``)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 @kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
@@ -102,10 +108,21 @@ def validate_identity(
 # kopf passes indexes as extra keyword arguments, which its callback protocols cannot name.
 @kopf.on.event(*IDENTITIES, registry=registry)  # type: ignore[arg-type]
 def wake_bindings_of_identity(
-    name: str, memo: kopf.Memo, bindings_by_identity: kopf.Index[str, tuple[str, str]], **_: Any
+    type: str | None,
+    name: str,
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    bindings_by_identity: kopf.Index[str, tuple[str, str]],
+    **_: Any,
 ) -> None:
+    """Only spec changes (and deletion) matter to bindings, not our own status writes."""
+    runtime = _runtime(memo)
+    generation = None if type == "DELETED" else meta.get("generation")
+    if generation is not None and runtime.identity_generations.get(name) == generation:
+        return
+    runtime.identity_generations[name] = generation
     for key in bindings_by_identity.get(name, []):
-        _runtime(memo).wakeups.wake(key)
+        runtime.wakeups.wake(key)
 
 
 # -- bindings ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ the token service are reached only through the injected writers and pool.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -107,6 +108,9 @@ class BindingRefresher:
         self.held: Held | None = None
         self._ready: bool | None = None
         self._ready_gauge = ready_gauge
+        #: After a failure: when to retry, and the inputs it failed with.
+        self._retry_at: datetime | None = None
+        self._failed_inputs: tuple[Any, ...] | None = None
 
     # -- the step -------------------------------------------------------------------------
 
@@ -114,6 +118,11 @@ class BindingRefresher:
         """Bring the binding up to date; return seconds until the next step is due."""
         status: Mapping[str, Any] = body.get("status") or {}
         generation = (body.get("metadata") or {}).get("generation")
+        inputs = self._inputs(body, generation)
+        if self._retry_at is not None and inputs == self._failed_inputs:
+            if self._clock() < self._retry_at:
+                return self._seconds_until(self._retry_at)  # woken, but nothing changed
+        self._failed_inputs = inputs
         try:
             binding, identity, target = self._check(body)
             if self.held is not None and self.held.target.name != target.name:
@@ -136,6 +145,12 @@ class BindingRefresher:
         except ExternalIdentityError as error:
             return await self._failed(self._problem_from(error), generation, status)
         return await self._issued(token, binding, identity, target, generation, status)
+
+    def _inputs(self, body: Mapping[str, Any], generation: int | None) -> tuple[Any, ...]:
+        """What a failed attempt depended on; a retry before its time needs one to change."""
+        ref = ((body.get("spec") or {}).get("externalIdentityRef") or {}).get("name")
+        identity = self._identities(ref) if isinstance(ref, str) else None
+        return generation, json.dumps(identity, sort_keys=True, default=str)
 
     def forget(self) -> None:
         """The daemon is stopping: drop what we hold and our share of the gauges."""
@@ -278,6 +293,7 @@ class BindingRefresher:
             token=token,
         )
         self.failures = 0
+        self._retry_at = None
         message = (
             f"token for service account {binding.service_account_id} from "
             f"{identity.token_service.host} written to Secret {target.name}; "
@@ -344,6 +360,7 @@ class BindingRefresher:
         if expires_at is not None and expires_at <= now and reason != reasons.SECRET_CONFLICT:
             message = f"token expired at {rfc3339(expires_at)}; last error: {message}"
             reason = reasons.EXPIRED
+        self._retry_at = now + timedelta(seconds=delay)
         new_status: dict[str, Any] = {
             "conditions": self._conditions(status, False, reason, message, generation),
             "observedGeneration": generation,

@@ -34,6 +34,8 @@ class Runtime:
     statuses: StatusWriter
     metrics: Metrics
     wakeups: Wakeups = field(default_factory=Wakeups)
+    #: The last generation of each identity seen, to tell spec changes from status writes.
+    identity_generations: dict[str, int | None] = field(default_factory=dict)
     rng: random.Random = field(default_factory=random.Random)
 
     @staticmethod

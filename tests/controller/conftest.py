@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.kube.server import KubeAPI
+from tests.peers.phase_model import ServiceAccount
+from tests.peers.phase_server import PhaseServer
+from tests.peers.sts_peer import StsPeer
+from tests.peers.support import aws_account
+
+from .harness import Cluster, OperatorProcess
+
+FOREIGN = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+
+
+@pytest.fixture
+def cluster(kube_api: KubeAPI, phase_server: PhaseServer, sts_peer: StsPeer) -> Cluster:
+    return Cluster(kube_api, phase_server, sts_peer)
+
+
+@pytest.fixture
+def account(phase_server: PhaseServer, sts_peer: StsPeer) -> ServiceAccount:
+    created, _ = aws_account(phase_server, sts_peer, max_ttl=3600)
+    return created
+
+
+@pytest.fixture
+def operator_env(kube_api: KubeAPI, aws_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
+    return {**env, **aws_env, **kube_api.env()}
+
+
+@pytest.fixture
+def start_operator(operator_env: dict[str, str]) -> Iterator[Callable[..., OperatorProcess]]:
+    started: list[OperatorProcess] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> OperatorProcess:
+        process = OperatorProcess(env=env or operator_env, args=args)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()

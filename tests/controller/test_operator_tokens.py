@@ -1,0 +1,169 @@
+"""The real operator keeps a binding's Secret holding a valid token from the token service."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.peers.phase_model import ServiceAccount
+
+from .harness import NAMESPACE, Cluster, OperatorProcess, wait_for
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+
+def test_binding_gets_a_secret_with_an_issued_token_and_ready_status(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    binding = cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    ready = cluster.wait_ready("TokenIssued")
+    assert ready["status"] == "True"
+
+    secret = cluster.secret()
+    token = base64.b64decode(secret.data["token"]).decode()
+    issued = cluster.phase.records.find_token(token)
+    assert issued is not None and issued.ttl == 600
+    assert base64.b64decode(secret.data["bearerToken"]).decode() == issued.bearer_token
+    assert set(secret.data) == {"token", "bearerToken", "expiresAt"}
+    assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "external-identity-operator"
+    [owner] = secret.metadata.owner_references
+    assert (owner.kind, owner.name, owner.uid) == (
+        "ServiceAccountBinding", "payments-api", binding["metadata"]["uid"])
+    assert owner.controller is True
+
+    status = cluster.binding()["status"]
+    assert status["ttl"] == 600
+    assert status["secretName"] == "phase-service-token"
+    assert status["principal"] == cluster.sts.assumed_role_arn
+    assert status["observedGeneration"] == cluster.binding()["metadata"]["generation"]
+    assert status["expiresAt"] > status["nextRefreshTime"] > status["lastRefreshTime"]
+    assert secret.metadata.annotations["externalidentity.dev/expires-at"] == status["expiresAt"]
+
+
+def test_tokens_are_refreshed_before_they_expire_and_never_held_stale(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=4)
+    start_operator()
+    wait_for(cluster.token, message="first token")
+    observed = list(cluster.watch_tokens(10))
+
+    seen: list[str] = []
+    for at, token in observed:
+        assert token is not None, "the Secret was blank"
+        issued = cluster.phase.records.find_token(token)
+        assert issued is not None, "the Secret held a token the service never issued"
+        assert issued.valid_at(at), f"expired token in the Secret {at - issued.expires_at:.2f}s"
+        if not seen or seen[-1] != token:
+            seen.append(token)
+    assert len(seen) >= 3, "expected at least two refreshes"
+
+
+def test_a_token_service_outage_keeps_the_old_token_until_it_returns(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=8)
+    start_operator()
+    first = wait_for(cluster.token, message="first token")
+    cluster.phase.config.unavailable = True
+    failing = cluster.wait_ready("ExchangeFailed", timeout=15)
+    assert failing["status"] == "False" and "unavailable" in failing["message"]
+    assert cluster.token() == first, "a failed refresh must keep the working token"
+    outage_events = [e for e in cluster.events() if e.reason == "ExchangeFailed"]
+    assert outage_events and outage_events[0].type == "Warning"
+
+    cluster.phase.config.unavailable = False
+    cluster.wait_ready("TokenIssued", timeout=10)
+    second = cluster.token()
+    assert second != first
+    issued_first = cluster.phase.records.find_token(first)
+    issued_second = cluster.phase.records.find_token(second or "")
+    assert issued_first is not None and issued_second is not None
+    assert issued_second.issued_at < issued_first.expires_at, "there was a gap without a token"
+
+
+def test_an_outage_past_expiry_is_reported_as_expired(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=3)
+    start_operator()
+    wait_for(cluster.token, message="first token")
+    cluster.phase.config.unavailable = True
+    expired = cluster.wait_ready("Expired", timeout=15)
+    assert "token expired at" in expired["message"]
+    assert cluster.token() is not None, "an expired token is kept, never blanked"
+
+
+def test_rate_limiting_is_honoured(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.phase.rate_limit(retry_after=2)
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    cluster.wait_ready("ExchangeFailed")
+    limited_at = cluster.phase.records.requests[0].received_at
+    cluster.wait_ready("TokenIssued", timeout=15)
+    retried_at = cluster.phase.records.requests[1].received_at
+    assert retried_at - limited_at >= 1.9
+
+
+def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    for index in range(3):
+        cluster.apply_binding(account.id, name=f"app-{index}", secret=f"token-{index}", ttl=600)
+    first = start_operator()
+    for index in range(3):
+        cluster.wait_ready("TokenIssued", name=f"app-{index}")
+    issued = len(cluster.phase.records.tokens)
+    assert issued == 3
+    first.stop()
+
+    second = start_operator()
+    wait_for(lambda: "resumed" in second.output.lower() or "Issued" in second.output, timeout=10)
+    time.sleep(3)
+    assert len(cluster.phase.records.tokens) == issued, "restart re-minted tokens"
+    for index in range(3):
+        assert cluster.ready(f"app-{index}")["reason"] == "TokenIssued"
+
+
+def test_deleted_or_edited_secret_is_rewritten_promptly(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    token = wait_for(cluster.token, message="first token")
+
+    cluster.core.delete_namespaced_secret("phase-service-token", NAMESPACE)
+    assert wait_for(cluster.token, timeout=5, message="restored Secret") == token
+
+    secret = cluster.secret()
+    secret.data["token"] = base64.b64encode(b"tampered").decode()
+    cluster.core.replace_namespaced_secret("phase-service-token", NAMESPACE, secret)
+    wait_for(lambda: cluster.token() == token, timeout=5, message="repaired data")
+    assert len(cluster.phase.records.tokens) == 1, "repairs reuse the valid token"
+
+
+def test_deleting_the_binding_removes_its_secret(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    wait_for(cluster.token, message="first token")
+    cluster.custom.delete_namespaced_custom_object(
+        "externalidentity.dev", "v1alpha1", NAMESPACE, "serviceaccountbindings", "payments-api")
+    wait_for(lambda: cluster.secret() is None, timeout=10, message="Secret deleted")
+    wait_for(lambda: not cluster.kube.select("externalidentity.dev/v1alpha1/serviceaccountbindings",
+                                             NAMESPACE), timeout=10, message="binding gone")
