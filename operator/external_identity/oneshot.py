@@ -49,10 +49,16 @@ async def exchange_once(request: ExchangeRequest) -> IssuedToken:
         await provider.close()
 
 
-async def store(request: ExchangeRequest, token: IssuedToken) -> None:
-    assert request.secret is not None
+async def run_exchange(request: ExchangeRequest, *, out: TextIO) -> None:
+    if request.secret is None:
+        token = await exchange_once(request)
+        document = {"token": token.token, "bearerToken": token.bearer_token, **token.metadata()}
+        out.write(json.dumps(document, indent=2) + "\n")
+        return
     namespace, name = request.secret
+    # Load the Kubernetes configuration first: never mint a token we cannot store.
     api = await asyncio.to_thread(load_core_api, request.kubeconfig, request.context)
+    token = await exchange_once(request)
     target = SecretTarget(
         namespace=namespace,
         name=name,
@@ -61,15 +67,4 @@ async def store(request: ExchangeRequest, token: IssuedToken) -> None:
         keys=request.secret_keys,
     )
     await SecretWriter(api).write(target, token)
-
-
-async def run_exchange(request: ExchangeRequest, *, out: TextIO) -> None:
-    token = await exchange_once(request)
-    if request.secret is None:
-        document = {"token": token.token, "bearerToken": token.bearer_token, **token.metadata()}
-        out.write(json.dumps(document, indent=2) + "\n")
-        return
-    await store(request, token)
-    namespace, name = request.secret
-    summary = {"secret": f"{namespace}/{name}", **token.metadata()}
-    out.write(json.dumps(summary, indent=2) + "\n")
+    out.write(json.dumps({"secret": target.ref, **token.metadata()}, indent=2) + "\n")

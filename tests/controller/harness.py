@@ -27,8 +27,14 @@ T = TypeVar("T")
 GROUP, VERSION = "externalidentity.dev", "v1alpha1"
 NAMESPACE = "payments"
 FAST_ARGS = (
-    "--backoff-base", "0.5", "--backoff-cap", "2", "--permanent-retry", "3",
-    "--safety-margin", "1",
+    "--backoff-base",
+    "0.5",
+    "--backoff-cap",
+    "2",
+    "--permanent-retry",
+    "3",
+    "--safety-margin",
+    "1",
 )
 
 
@@ -54,9 +60,20 @@ class OperatorProcess:
     def start(self) -> None:
         self._log = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run", "-A",
-             *FAST_ARGS, *self.args],
-            env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "external_identity",
+                "--log-level",
+                "DEBUG",
+                "run",
+                "-A",
+                *FAST_ARGS,
+                *self.args,
+            ],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def stop(self) -> None:
@@ -98,12 +115,14 @@ class Cluster:
 
     def identity_body(self, name: str = "local-aws", **spec: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ExternalIdentity",
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ExternalIdentity",
             "metadata": {"name": name},
             "spec": {
                 "provider": "aws-iam",
                 "tokenService": {"host": self.phase.base_url},
-                "defaultTTL": 30, "maxTTL": 3600,
+                "defaultTTL": 30,
+                "maxTTL": 3600,
                 "aws": {"stsEndpoint": self.sts.endpoint},
             },
         }
@@ -114,17 +133,27 @@ class Cluster:
         body = self.identity_body(name, **spec)
         return self.custom.create_cluster_custom_object(GROUP, VERSION, "externalidentities", body)
 
-    def apply_binding(self, account_id: str, *, name: str = "payments-api", ttl: int | None = 6,
-                      identity: str = "local-aws", secret: str = "phase-service-token",
-                      **spec: Any) -> dict[str, Any]:
+    def apply_binding(
+        self,
+        account_id: str,
+        *,
+        name: str = "payments-api",
+        ttl: int | None = 6,
+        identity: str = "local-aws",
+        secret: str = "phase-service-token",
+        **spec: Any,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "ServiceAccountBinding",
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "ServiceAccountBinding",
             "metadata": {"name": name, "namespace": NAMESPACE},
             "spec": {
                 "externalIdentityRef": {"name": identity},
                 "serviceAccountId": account_id,
-                "secret": {"name": secret, "keys": {"bearerToken": "bearerToken",
-                                                    "expiresAt": "expiresAt"}},
+                "secret": {
+                    "name": secret,
+                    "keys": {"bearerToken": "bearerToken", "expiresAt": "expiresAt"},
+                },
             },
         }
         if ttl is not None:
@@ -144,10 +173,13 @@ class Cluster:
         conditions = (self.binding(name).get("status") or {}).get("conditions") or []
         return next((c for c in conditions if c["type"] == "Ready"), None)
 
-    def wait_ready(self, reason: str, name: str = "payments-api", timeout: float = 20) -> dict[str, Any]:
+    def wait_ready(
+        self, reason: str, name: str = "payments-api", timeout: float = 20
+    ) -> dict[str, Any]:
         return wait_for(
             lambda: (c := self.ready(name)) is not None and c["reason"] == reason and c,
-            timeout=timeout, message=f"Ready reason {reason}",
+            timeout=timeout,
+            message=f"Ready reason {reason}",
         )
 
     def secret(self, name: str = "phase-service-token") -> Any | None:

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def test_binding_gets_a_secret_with_an_issued_token_and_ready_status(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     binding = cluster.apply_binding(account.id, ttl=600)
@@ -33,7 +35,10 @@ def test_binding_gets_a_secret_with_an_issued_token_and_ready_status(
     assert secret.metadata.labels["app.kubernetes.io/managed-by"] == "external-identity-operator"
     [owner] = secret.metadata.owner_references
     assert (owner.kind, owner.name, owner.uid) == (
-        "ServiceAccountBinding", "payments-api", binding["metadata"]["uid"])
+        "ServiceAccountBinding",
+        "payments-api",
+        binding["metadata"]["uid"],
+    )
     assert owner.controller is True
 
     status = cluster.binding()["status"]
@@ -46,7 +51,9 @@ def test_binding_gets_a_secret_with_an_issued_token_and_ready_status(
 
 
 def test_tokens_are_refreshed_before_they_expire_and_never_held_stale(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=4)
@@ -66,7 +73,9 @@ def test_tokens_are_refreshed_before_they_expire_and_never_held_stale(
 
 
 def test_a_token_service_outage_keeps_the_old_token_until_it_returns(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=8)
@@ -90,7 +99,9 @@ def test_a_token_service_outage_keeps_the_old_token_until_it_returns(
 
 
 def test_an_outage_past_expiry_is_reported_as_expired(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=3)
@@ -103,7 +114,9 @@ def test_an_outage_past_expiry_is_reported_as_expired(
 
 
 def test_rate_limiting_is_honoured(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.phase.rate_limit(retry_after=2)
     cluster.apply_identity()
@@ -117,7 +130,9 @@ def test_rate_limiting_is_honoured(
 
 
 def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     for index in range(3):
@@ -138,7 +153,9 @@ def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
 
 
 def test_deleted_or_edited_secret_is_rewritten_promptly(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=600)
@@ -156,14 +173,24 @@ def test_deleted_or_edited_secret_is_rewritten_promptly(
 
 
 def test_deleting_the_binding_removes_its_secret(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=600)
     start_operator()
     wait_for(cluster.token, message="first token")
     cluster.custom.delete_namespaced_custom_object(
-        "externalidentity.dev", "v1alpha1", NAMESPACE, "serviceaccountbindings", "payments-api")
+        "externalidentity.dev", "v1alpha1", NAMESPACE, "serviceaccountbindings", "payments-api"
+    )
     wait_for(lambda: cluster.secret() is None, timeout=10, message="Secret deleted")
-    wait_for(lambda: not cluster.kube.select("externalidentity.dev/v1alpha1/serviceaccountbindings",
-                                             NAMESPACE), timeout=10, message="binding gone")
+    wait_for(
+        lambda: (
+            not cluster.kube.select(
+                "externalidentity.dev/v1alpha1/serviceaccountbindings", NAMESPACE
+            )
+        ),
+        timeout=10,
+        message="binding gone",
+    )

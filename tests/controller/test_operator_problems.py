@@ -1,0 +1,159 @@
+"""Misconfiguration and refusals surface as clear Ready=False conditions, never crashes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+
+import pytest
+from kubernetes.client import V1ObjectMeta, V1Secret
+
+from tests.peers.phase_model import ServiceAccount
+from tests.peers.support import aws_account
+
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, wait_for
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+
+def test_a_foreign_secret_is_never_touched(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    foreign = V1Secret(
+        metadata=V1ObjectMeta(name="phase-service-token"),
+        data={"token": base64.b64encode(b"someone else's").decode()},
+    )
+    before = cluster.core.create_namespaced_secret(NAMESPACE, foreign)
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    condition = cluster.wait_ready("SecretConflict")
+    assert "not managed by external-identity-operator" in condition["message"]
+    after = cluster.secret()
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.data == before.data
+
+
+def test_a_missing_identity_recovers_when_it_appears(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    condition = cluster.wait_ready("IdentityNotFound")
+    assert "'local-aws' does not exist" in condition["message"]
+    cluster.apply_identity()
+    cluster.wait_ready("TokenIssued", timeout=10)
+
+
+def test_a_namespace_the_identity_does_not_allow_is_refused(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity(allowedNamespaces=["team-*"])
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    condition = cluster.wait_ready("NamespaceNotAllowed")
+    assert "spec.allowedNamespaces" in condition["message"]
+    assert cluster.phase.records.requests == []
+
+
+def test_ttl_above_the_identity_maximum_is_an_invalid_spec(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity(maxTTL=600)
+    cluster.apply_binding(account.id, ttl=601)
+    start_operator()
+    condition = cluster.wait_ready("InvalidSpec")
+    assert "maxTTL (600s)" in condition["message"]
+
+
+def test_specs_the_schema_would_reject_still_get_a_clear_condition(
+    cluster: Cluster,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    # The emulator does not enforce CRD schemas; a real API server rejects this at apply time.
+    cluster.apply_identity()
+    cluster.apply_binding("not-a-uuid", ttl=600)
+    start_operator()
+    condition = cluster.wait_ready("InvalidSpec")
+    assert condition["message"].startswith("spec.serviceAccountId:")
+
+
+def test_fixing_an_invalid_spec_recovers_without_a_restart(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding("not-a-uuid", ttl=600)
+    start_operator()
+    cluster.wait_ready("InvalidSpec")
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        NAMESPACE,
+        "serviceaccountbindings",
+        "payments-api",
+        {"spec": {"serviceAccountId": account.id}},
+    )
+    cluster.wait_ready("TokenIssued", timeout=10)
+
+
+def test_a_refusal_shows_the_token_services_message_and_a_warning_event(
+    cluster: Cluster,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    untrusted, _ = aws_account(
+        cluster.phase,
+        cluster.sts,
+        trusted_principals=[cluster.sts.trust_pattern("unrelated-workload")],
+    )
+    cluster.apply_identity()
+    cluster.apply_binding(untrusted.id, ttl=600)
+    start_operator()
+    condition = cluster.wait_ready("Rejected")
+    assert "Untrusted principal" in condition["message"]
+    events = wait_for(
+        lambda: [e for e in cluster.events() if e.reason == "Rejected"], message="Warning event"
+    )
+    assert events[0].type == "Warning" and "Untrusted principal" in events[0].message
+    assert cluster.secret() is None
+
+
+def test_no_token_material_in_logs_events_or_status(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+    aws_env: dict[str, str],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=3)
+    operator = start_operator()
+    wait_for(lambda: len(cluster.phase.records.tokens) >= 2, timeout=15, message="a refresh")
+    cluster.phase.config.unavailable = True
+    cluster.wait_ready("ExchangeFailed", timeout=10)
+    cluster.phase.config.unavailable = False
+    operator.stop()
+
+    secrets = [aws_env["AWS_SECRET_ACCESS_KEY"], aws_env["AWS_SESSION_TOKEN"]]
+    for token in cluster.phase.records.tokens:
+        secrets += [token.token, token.bearer_token, token.token_value]
+    surfaces = {
+        "logs": operator.output,
+        "events": json.dumps([e.to_dict() for e in cluster.events()], default=str),
+        "status": json.dumps(cluster.binding()["status"]),
+        "annotations": json.dumps(cluster.secret().metadata.annotations),
+    }
+    assert "Issued token" in surfaces["logs"], "the scan must see real operator logs"
+    for surface, text in surfaces.items():
+        for secret in secrets:
+            assert secret not in text, f"secret material in {surface}"
+        assert "pss_service:" not in text, f"token-shaped text in {surface}"

@@ -1,0 +1,325 @@
+"""The emulator on loopback, in a thread of its own, and :class:`KubeAPI` to use it from tests.
+
+The server runs on a private event loop in a daemon thread, so the blocking ``kubernetes``
+client works from sync tests, from async tests and from kopf's thread alike. The store is not
+thread-safe: :class:`KubeAPI` hops onto the server's loop for every read or change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gzip
+import importlib.resources
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kmock
+import kubernetes
+import yaml
+
+from .apimachinery import ApiCall
+from .emulator import KubeEmulator
+
+__all__ = ["CRD_DIR", "FALLBACK_CRDS", "KOPF_PEERING_CRDS", "KubeAPI", "RbacRule",
+           "build_emulator", "load_crds"]
+
+T = TypeVar("T")
+CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
+RbacRule = tuple[str, str, str, bool]  #: (group, resource[/subresource], verb, namespaced)
+
+
+def _crd(group: str, kind: str, plural: str, *, namespaced: bool, status: bool,
+         schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    version: dict[str, Any] = {"name": "v1", "served": True, "storage": True}
+    if group == "externalidentity.dev":
+        version["name"] = "v1alpha1"
+    if status:
+        version["subresources"] = {"status": {}}
+    if schema is not None:
+        version["schema"] = {"openAPIV3Schema": schema}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced" if namespaced else "Cluster",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [version],
+        },
+    }
+
+
+_PEERING_SCHEMA = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+#: kopf's own peering CRDs (as in kopf's peering.yaml).
+KOPF_PEERING_CRDS = (
+    _crd("kopf.dev", "ClusterKopfPeering", "clusterkopfpeerings", namespaced=False,
+         status=False, schema=_PEERING_SCHEMA),
+    _crd("kopf.dev", "KopfPeering", "kopfpeerings", namespaced=True, status=False,
+         schema=_PEERING_SCHEMA),
+)
+#: Used only when crds/ lacks a file: no schema, so no pruning or defaults.
+FALLBACK_CRDS = (
+    _crd("externalidentity.dev", "ExternalIdentity", "externalidentities", namespaced=False,
+         status=True),
+    _crd("externalidentity.dev", "ServiceAccountBinding", "serviceaccountbindings",
+         namespaced=True, status=True),
+)
+
+
+def load_crds(directory: Path = CRD_DIR) -> list[dict[str, Any]]:
+    """Every CRD in ``directory``, plus a schema-less stand-in for any of ours not there."""
+    crds: list[dict[str, Any]] = []
+    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
+        with path.open(encoding="utf-8") as stream:
+            crds += [
+                doc
+                for doc in yaml.safe_load_all(stream)
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+            ]
+    names = {crd["metadata"]["name"] for crd in crds}
+    return crds + [crd for crd in FALLBACK_CRDS if crd["metadata"]["name"] not in names]
+
+
+@functools.cache
+def _bundled_resources() -> str:
+    """kmock's bundled built-in resources (a K3s discovery dump), read once per process."""
+    packed = importlib.resources.files("kmock._internal").joinpath("resources.json.gz")
+    return gzip.decompress(packed.read_bytes()).decode()
+
+
+def build_emulator(crds: Iterable[Mapping[str, Any]] | None = None) -> KubeEmulator:
+    emulator = KubeEmulator()
+    emulator.resources.load_data(_bundled_resources())
+    for crd in (*KOPF_PEERING_CRDS, *(load_crds() if crds is None else crds)):
+        emulator.declare_crd(crd)
+    for name in ("default", "kube-system"):
+        emulator.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return emulator
+
+
+class _ServerThread:
+    """Runs an emulator and its kmock.Server on a private event loop in a daemon thread."""
+
+    def __init__(self, factory: Callable[[], KubeEmulator]) -> None:
+        self._factory = factory
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kube-api", daemon=True)
+        self._failure: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self.emulator: KubeEmulator | None = None
+        self.url = ""
+        self.errors: list[Exception] = []
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("the Kubernetes API emulator did not start in 30 s")
+        if self._failure is not None:
+            raise RuntimeError("the Kubernetes API emulator failed to start") from self._failure
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except Exception as error:
+            self._failure = error
+            self.errors.append(error)
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        emulator = self._factory()
+        async with emulator, kmock.Server(emulator) as server:
+            self.emulator = emulator
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stopping.wait()
+            self.errors += emulator.errors
+            emulator.close_watches()
+            await asyncio.sleep(0)  # let the watch handlers see the end of their streams
+
+    def call(self, function: Callable[..., T], *args: Any, timeout: float = 30) -> T:
+        """Run ``function(*args)`` on the server's loop (the store is not thread-safe)."""
+        assert self._loop is not None
+
+        async def run() -> T:
+            return function(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout=30)
+
+
+class KubeAPI:
+    """A running emulator: where it is, clients for it, and views into what it holds and saw."""
+
+    def __init__(self, server: _ServerThread, kubeconfig_path: Path) -> None:
+        assert server.emulator is not None
+        self._server = server
+        self._clients: list[kubernetes.client.ApiClient] = []
+        self.emulator: KubeEmulator = server.emulator
+        self.url: str = server.url
+        self.kubeconfig_path = kubeconfig_path
+        kubeconfig_path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+            "clusters": [{"name": "emulator", "cluster": {"server": self.url}}],
+            "users": [{"name": "emulator", "user": {"token": "emulator-token"}}],
+            "contexts": [{"name": "emulator", "context": {
+                "cluster": "emulator", "user": "emulator", "namespace": "default"}}],
+        }, indent=2))
+
+    @classmethod
+    @contextlib.contextmanager
+    def serve(
+        cls, kubeconfig_path: Path, *, factory: Callable[[], KubeEmulator] = build_emulator
+    ) -> Iterator[KubeAPI]:
+        server = _ServerThread(factory)
+        server.start()
+        api = cls(server, kubeconfig_path)
+        try:
+            yield api
+        finally:
+            api.close()
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._server.stop()
+
+    @property
+    def errors(self) -> list[Exception]:
+        """Exceptions the emulator raised while serving (its own bugs), after it stopped."""
+        return list(self._server.errors)
+
+    # --- clients --------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        return {"KUBECONFIG": str(self.kubeconfig_path)}
+
+    def configuration(self) -> kubernetes.client.Configuration:
+        """A fresh Configuration (never the process-wide default, which kopf's login rewrites)."""
+        configuration = kubernetes.client.Configuration(host=self.url)
+        configuration.api_key = {"BearerToken": "emulator-token"}
+        configuration.api_key_prefix = {"BearerToken": "Bearer"}
+        return configuration
+
+    def api_client(self) -> kubernetes.client.ApiClient:
+        client = kubernetes.client.ApiClient(self.configuration())
+        self._clients.append(client)
+        return client
+
+    def core_v1(self) -> kubernetes.client.CoreV1Api:
+        return kubernetes.client.CoreV1Api(self.api_client())
+
+    def custom_objects(self) -> kubernetes.client.CustomObjectsApi:
+        return kubernetes.client.CustomObjectsApi(self.api_client())
+
+    def coordination_v1(self) -> kubernetes.client.CoordinationV1Api:
+        return kubernetes.client.CoordinationV1Api(self.api_client())
+
+    # --- the store ------------------------------------------------------------------------
+
+    def call(self, function: Callable[..., T], *args: Any) -> T:
+        return self._server.call(function, *args)
+
+    def get(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The stored object (a copy), or None. ``resource`` like ``"v1/secrets"``."""
+        return self.call(self.emulator.read, resource, namespace, name)
+
+    def versions(
+        self, resource: str, namespace: str | None, name: str
+    ) -> list[dict[str, Any] | None]:
+        """Every version stored, oldest first; None marks a deletion."""
+        return self.call(self.emulator.versions, resource, namespace, name)
+
+    def select(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self.call(self.emulator.select, resource, namespace)
+
+    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an object by the API rules, without HTTP (and without a request log entry)."""
+        return self.call(self.emulator.seed, body)
+
+    def patch_object(self, resource: str, namespace: str | None, name: str,
+                     patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patch a stored object by the API rules (as "someone else"), without HTTP."""
+        return self.call(self.emulator.patch_object, resource, namespace, name, patch)
+
+    def interfere(self, criteria: str, action: Callable[[KubeEmulator], object]) -> None:
+        """Run ``action(emulator)`` on the server once, when the next request matching
+        ``criteria`` (KMock syntax: ``"put /api/v1/namespaces/ns/secrets/name"``) arrives and
+        before the API serves it: a concurrent edit landing between a client's read and write.
+
+        ``action`` runs on the server's loop: use the emulator's methods, never HTTP.
+        """
+        emulator = self.emulator
+
+        def register() -> None:
+            # A reaction with only a side effect runs, then KMock disables it (it "mismatched")
+            # and the request falls through to the emulated API.
+            emulator[criteria] >> (lambda _request: action(emulator))
+
+        self.call(register)
+
+    def refuse(self, criteria: str, status: int, reason: str, message: str, *,
+               times: int | None = None) -> None:
+        """Answer requests matching ``criteria`` with a Status error (the first ``times`` only)."""
+        error = kmock.KubernetesError(status=status, reason=reason, message=message, details={})
+        view = self.emulator[criteria]
+
+        def register() -> None:
+            (view[:times] if times is not None else view) << error
+
+        self.call(register)
+
+    def ensure_namespace(self, name: str) -> None:
+        if self.get("v1/namespaces", None, name) is None:
+            self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    def finish_namespace_termination(self, name: str) -> bool:
+        """Act as the namespace controller for a Terminating namespace; True once it is gone."""
+        return self.call(self.emulator.finish_namespace_termination, name)
+
+    # --- what was asked -------------------------------------------------------------------
+
+    def calls(self) -> list[ApiCall]:
+        return self.call(list, self.emulator.calls)
+
+    def clear_calls(self) -> None:
+        self.call(self.emulator.calls.clear)
+
+    def rbac_rules(self, *, succeeded_only: bool = False) -> set[RbacRule]:
+        """``(group, resource[/subresource], verb, namespaced)`` for every resource request."""
+        return {
+            (str(call.group), str(call.rbac_resource), call.verb, call.namespaced)
+            for call in self.calls()
+            if call.resource is not None and (call.status < 400 or not succeeded_only)
+        }
+
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        *,
+        timeout: float = 10.0,
+        interval: float = 0.05,
+        message: str = "condition",
+    ) -> T:
+        """Poll ``predicate`` until it returns something truthy; return that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+            time.sleep(interval)
