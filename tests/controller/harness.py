@@ -58,7 +58,7 @@ class OperatorProcess:
     logs: list[str] = field(default_factory=list)
 
     def start(self) -> None:
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives from start() to stop()
         self._process = subprocess.Popen(
             [
                 sys.executable,
