@@ -49,6 +49,7 @@ from .tokenservice import IssuedToken
 __all__ = [
     "ANNOTATION_PREFIX",
     "CHECKSUM_ANNOTATION",
+    "DEFAULT_CONFLICT_RETRIES",
     "EXPIRES_AT_ANNOTATION",
     "IDENTITY_ANNOTATION",
     "MANAGED_BY_LABEL",

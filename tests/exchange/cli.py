@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -20,8 +21,17 @@ class CliResult:
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
-    """In-process: same code path as the console script, environment from monkeypatch."""
-    code = main(list(args))
+    """In-process: same code path as the console script, environment from monkeypatch.
+
+    The CLI installs its own logging on the root logger (bound to this test's captured
+    stderr); it is put back afterwards so later tests do not write to a closed stream.
+    """
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        code = main(list(args))
+    finally:
+        root.handlers[:], root.level = handlers, level
     captured = capsys.readouterr()
     return CliResult(code, captured.out, captured.err)
 

@@ -269,7 +269,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             case "create", None:
                 return 201, store.create(resource, namespace, request.data)
             case "list", None:
-                return 200, store.list(resource, namespace, _matcher(request.params))
+                return 200, store.list_objects(resource, namespace, _matcher(request.params))
             case "watch", None:
                 return self._watch(resource, namespace, name, request.params)
             case "get", _:

@@ -136,7 +136,7 @@ class Store:
         ]
         return sorted(found, key=_sort_key)
 
-    def list(
+    def list_objects(
         self, resource: kmock.resource, namespace: str | None, matches: Matcher
     ) -> dict[str, Any]:
         return {

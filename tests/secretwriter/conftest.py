@@ -1,7 +1,6 @@
 """Fixtures for the secret writer tests: a writer against the emulated Kubernetes API.
 
-The kube fixtures are imported here as well as registered suite-wide by tests/conftest.py
-(``pytest_plugins = ["tests.kube.fixtures"]``): they are function-scoped, so that is harmless.
+``kube_api`` comes from tests/kube/fixtures.py, registered suite-wide by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from external_identity.secretwriter import OwnerReference, SecretTarget, SecretWriter
-from tests.kube.fixtures import *  # noqa: F403
 from tests.kube.fixtures import KubeAPI
 
 from .samples import NAMESPACE
