@@ -1,3 +1,3 @@
-"""Suite-wide fixtures: the protocol peers (tests/peers) and the Kubernetes API (tests/kube)."""
+"""Suite-wide fixtures: the protocol peers, the Kubernetes API, and the operator process."""
 
-pytest_plugins = ["tests.peers.fixtures", "tests.kube.fixtures"]
+pytest_plugins = ["tests.peers.fixtures", "tests.kube.fixtures", "tests.controller.fixtures"]

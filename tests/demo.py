@@ -63,10 +63,19 @@ def snapshot(kube: KubeAPI, namespace: str, binding: str) -> tuple[str, ...] | N
     token = "-"
     if secret and (secret.get("data") or {}).get("token"):
         token = fingerprint(base64.b64decode(secret["data"]["token"]).decode())
-    expires = (secret or {}).get("metadata", {}).get("annotations", {}).get(
-        "externalidentity.dev/expires-at", "-")
-    return (token, expires, ready.get("status", "-"), ready.get("reason", "-"),
-            status.get("nextRefreshTime", "-"))
+    expires = (
+        (secret or {})
+        .get("metadata", {})
+        .get("annotations", {})
+        .get("externalidentity.dev/expires-at", "-")
+    )
+    return (
+        token,
+        expires,
+        ready.get("status", "-"),
+        ready.get("reason", "-"),
+        status.get("nextRefreshTime", "-"),
+    )
 
 
 def main() -> int:
@@ -81,9 +90,13 @@ def main() -> int:
         phase = PhaseServer()
         stack.enter_context(running(phase))
         account = phase.add_service_account()
-        phase.add_aws_identity(account, sts_endpoint=sts.endpoint,
-                               trusted_principals=[sts.trust_pattern()], default_ttl=30,
-                               max_ttl=120)
+        phase.add_aws_identity(
+            account,
+            sts_endpoint=sts.endpoint,
+            trusted_principals=[sts.trust_pattern()],
+            default_ttl=30,
+            max_ttl=120,
+        )
         print(f"  Kubernetes API emulator  {kube.url}")
         print(f"  AWS STS (moto)           {sts.endpoint}")
         print(f"  token service (peer)     {phase.base_url}")
@@ -123,8 +136,12 @@ def main() -> int:
                 if token != "-" and (not tokens or tokens[-1] != token):
                     tokens.append(token)
                     event = "created" if len(tokens) == 1 else f"refresh {len(tokens) - 1}"
-                print(ROW.format(time.strftime("%H:%M:%S"), event, token, now[2], now[3], now[1],
-                                 now[4]), flush=True)
+                print(
+                    ROW.format(
+                        time.strftime("%H:%M:%S"), event, token, now[2], now[3], now[1], now[4]
+                    ),
+                    flush=True,
+                )
                 last = now
             time.sleep(0.2)
         sab = kube.get("externalidentity.dev/v1alpha1/serviceaccountbindings", namespace, binding)

@@ -13,25 +13,23 @@ SA = "eio-external-identity-operator"
 GROUP = "externalidentity.dev"
 
 CLUSTER_SCOPED = {
-    (GROUP, "externalidentities"): {"get", "list", "watch", "patch"},
-    (GROUP, "externalidentities/status"): {"get", "patch", "update"},
+    (GROUP, "externalidentities"): {"list", "watch", "patch"},
+    (GROUP, "externalidentities/status"): {"patch"},
     ("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"},
 }
 EVENTS = {
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
+    ("", "events"): {"create"},
 }
 NAMESPACED = {
-    (GROUP, "serviceaccountbindings"): {"get", "list", "watch", "patch"},
-    (GROUP, "serviceaccountbindings/status"): {"get", "patch", "update"},
-    (GROUP, "serviceaccountbindings/finalizers"): {"update"},
-    ("", "secrets"): {"get", "list", "watch", "create", "update", "patch", "delete"},
+    (GROUP, "serviceaccountbindings"): {"list", "watch", "patch"},
+    (GROUP, "serviceaccountbindings/status"): {"patch"},
+    ("", "secrets"): {"get", "list", "watch", "create", "update", "delete"},
     **EVENTS,
 }
 TOKEN_REQUEST = {("", "serviceaccounts/token"): {"create"}}
 NAMESPACES = {("", "namespaces"): {"list", "watch"}}
-CLUSTER_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
-NAMESPACED_PEERING = {("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"}}
+CLUSTER_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"}}
+NAMESPACED_PEERING = {("kopf.dev", "kopfpeerings"): {"list", "watch", "patch"}}
 
 
 def _cluster_role(manifests: Manifests) -> dict:

@@ -16,15 +16,15 @@ is recorded making. No rule uses "*".
 */}}
 
 {{- define "eio.rules.clusterScoped" -}}
-# ExternalIdentity: kopf list+watch; kopf patch (finalizer, progress annotations);
-# get (a binding's handler reads the identity it references).
+# ExternalIdentity: kopf list+watch (bindings read identities from kopf's in-memory
+# index, never by GET); kopf patch (progress annotations).
 - apiGroups: ["externalidentity.dev"]
   resources: ["externalidentities"]
-  verbs: ["get", "list", "watch", "patch"]
-# ExternalIdentity status: conditions and observedGeneration.
+  verbs: ["list", "watch", "patch"]
+# ExternalIdentity status: conditions and observedGeneration (merge patch).
 - apiGroups: ["externalidentity.dev"]
   resources: ["externalidentities/status"]
-  verbs: ["get", "patch", "update"]
+  verbs: ["patch"]
 # kopf's resource observer: list+watch CustomResourceDefinitions to notice served kinds.
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
@@ -39,24 +39,21 @@ is recorded making. No rule uses "*".
 {{- end -}}
 
 {{- define "eio.rules.namespaced" -}}
-# ServiceAccountBinding: kopf list+watch; kopf patch (finalizer, progress annotations); get.
+# ServiceAccountBinding: kopf list+watch; kopf patch (finalizer, progress annotations).
 - apiGroups: ["externalidentity.dev"]
   resources: ["serviceaccountbindings"]
-  verbs: ["get", "list", "watch", "patch"]
-# ServiceAccountBinding status: conditions, expiresAt, next refresh, principal.
+  verbs: ["list", "watch", "patch"]
+# ServiceAccountBinding status: conditions, expiresAt, next refresh, principal (merge patch).
 - apiGroups: ["externalidentity.dev"]
   resources: ["serviceaccountbindings/status"]
-  verbs: ["get", "patch", "update"]
-# ownerReferences with blockOwnerDeletion on the Secrets need update on the owner's
-# finalizers subresource (OwnerReferencesPermissionEnforcement admission plugin).
-- apiGroups: ["externalidentity.dev"]
-  resources: ["serviceaccountbindings/finalizers"]
-  verbs: ["update"]
-# The Secrets holding the tokens: written atomically, watched to rewrite them when edited
-# or deleted, deleted with the binding.
+  verbs: ["patch"]
+# The Secrets holding the tokens: read, created or replaced whole (one write, conditional
+# on resourceVersion), watched to rewrite them when edited or deleted, deleted with the
+# binding. Owner references are set with blockOwnerDeletion=false, so no finalizers
+# permission on bindings is needed.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
 {{ include "eio.rules.events" . }}
 {{- if .Values.perWorkloadIdentity.enabled }}
 # Per-workload credentials (credentials.source: ServiceAccount): TokenRequest for the
@@ -68,13 +65,10 @@ is recorded making. No rule uses "*".
 {{- end -}}
 
 {{- define "eio.rules.events" -}}
-# Events about bindings and identities (kopf posts core v1 Events).
+# Events about bindings and identities (kopf posts core v1 Events; it never patches them).
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end -}}
 
 {{- define "eio.rules.clusterPeering" -}}
@@ -82,12 +76,12 @@ is recorded making. No rule uses "*".
 # pod's keep-alive into its status.
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 {{- end -}}
 
 {{- define "eio.rules.namespacedPeering" -}}
 # kopf peering (--peering with --namespace): the KopfPeering in each served namespace.
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
+  verbs: ["list", "watch", "patch"]
 {{- end -}}

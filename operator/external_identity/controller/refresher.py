@@ -119,9 +119,9 @@ class BindingRefresher:
         status: Mapping[str, Any] = body.get("status") or {}
         generation = (body.get("metadata") or {}).get("generation")
         inputs = self._inputs(body, generation)
-        if self._retry_at is not None and inputs == self._failed_inputs:
-            if self._clock() < self._retry_at:
-                return self._seconds_until(self._retry_at)  # woken, but nothing changed
+        retry_at = self._retry_at
+        if retry_at is not None and self._clock() < retry_at and inputs == self._failed_inputs:
+            return self._seconds_until(retry_at)  # woken, but nothing changed since it failed
         self._failed_inputs = inputs
         try:
             binding, identity, target = self._check(body)

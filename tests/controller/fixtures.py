@@ -1,3 +1,5 @@
+"""Fixtures for tests that run the real operator: a cluster view, an account, the process."""
+
 from __future__ import annotations
 
 import os

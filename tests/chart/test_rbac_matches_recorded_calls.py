@@ -1,0 +1,112 @@
+"""The chart grants exactly what the operator uses: rules == API calls recorded in a real run.
+
+The operator (`external-identity run`, as the chart starts it) runs against the
+test API server through a lifecycle that exercises every path: identity status,
+binding create / refresh / drift repair / refusal event / deletion. The test's own
+changes go straight into the emulator's store, so the request log holds only the
+operator's calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tests.controller.harness import NAMESPACE, Cluster, OperatorProcess, wait_for
+from tests.peers.phase_model import ServiceAccount
+from tests.peers.support import aws_account
+
+from .rbac import permissions
+from .rendering import Renderer
+from .test_rbac import SA
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+BINDINGS = "externalidentity.dev/v1alpha1/serviceaccountbindings"
+
+
+def _exercise_every_path(cluster: Cluster, account: ServiceAccount) -> None:
+    kube = cluster.kube
+    kube.create(cluster.identity_body())
+    untrusted, _ = aws_account(
+        cluster.phase, cluster.sts, trusted_principals=[cluster.sts.trust_pattern("nobody")]
+    )
+    for name, account_id, secret in (
+        ("app", account.id, "phase-service-token"),
+        ("refused", untrusted.id, "refused-token"),
+    ):
+        kube.create(
+            {
+                "apiVersion": "externalidentity.dev/v1alpha1",
+                "kind": "ServiceAccountBinding",
+                "metadata": {"name": name, "namespace": NAMESPACE},
+                "spec": {
+                    "externalIdentityRef": {"name": "local-aws"},
+                    "serviceAccountId": account_id,
+                    "ttl": 3,
+                    "secret": {"name": secret},
+                },
+            }
+        )
+
+    def secret() -> dict | None:
+        return kube.get("v1/secrets", NAMESPACE, "phase-service-token")
+
+    wait_for(lambda: len(cluster.phase.records.tokens) >= 2, message="a refresh")
+    wait_for(
+        lambda: any(e.get("reason") == "Rejected" for e in kube.select("v1/events", NAMESPACE)),
+        message="event",
+    )
+    kube.call(kube.emulator.delete_object, "v1/secrets", NAMESPACE, "phase-service-token")
+    wait_for(secret, message="drift repaired")
+    kube.call(kube.emulator.delete_object, BINDINGS, NAMESPACE, "app")
+    wait_for(lambda: secret() is None, message="Secret removed with its binding")
+    wait_for(lambda: kube.get(BINDINGS, NAMESPACE, "app") is None, message="finalizer released")
+
+
+def _recorded_run(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+    *args: str,
+) -> set[tuple]:
+    cluster.kube.clear_calls()
+    operator = start_operator(*args)
+    _exercise_every_path(cluster, account)
+    operator.stop()
+    return {(group, resource, verb) for group, resource, verb, _ in cluster.kube.rbac_rules()}
+
+
+def _compare(used: set[tuple], granted: set[tuple]) -> None:
+    missing, unused = sorted(used - granted), sorted(granted - used)
+    assert missing == [], f"the operator needs permissions the chart does not grant: {missing}"
+    assert unused == [], f"the chart grants permissions the operator never uses: {unused}"
+
+
+def test_cluster_role_equals_the_calls_the_operator_makes(
+    render: Renderer,
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    used = _recorded_run(cluster, account, start_operator)
+    _compare(used, {(p.group, p.resource, p.verb) for p in permissions(render(), SA)})
+
+
+def test_ha_rules_equal_the_calls_of_a_peering_replica(
+    render: Renderer,
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    manifests = render(variant="ha")
+    peering = manifests.one("ClusterKopfPeering")
+    cluster.kube.create(peering)
+    args = next(
+        c["args"] for c in manifests.one("Deployment")["spec"]["template"]["spec"]["containers"]
+    )
+    peering_args = [arg for arg in args if arg.startswith("--peering=")]
+    assert peering_args, "the HA variant must run with kopf peering"
+    used = _recorded_run(cluster, account, start_operator, *peering_args)
+    _compare(used, {(p.group, p.resource, p.verb) for p in permissions(manifests, SA)})
