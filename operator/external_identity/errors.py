@@ -4,7 +4,8 @@
     ├── ConfigurationError          our own input is wrong (flags, spec fields)
     ├── CredentialsUnavailable      no usable cloud credentials (missing, expired, refused)
     ├── SecretWriteError            the Kubernetes Secret could not be written
-    │   └── SecretConflict          a Secret of that name exists and is not ours
+    │   ├── SecretConflict          a Secret of that name exists and is not ours
+    │   └── NamespaceTerminating    its namespace is being deleted (normal teardown)
     └── TokenServiceError           anything the token service said or failed to say
         ├── RequestRejected         permanent: retrying the same request will not help
         │   ├── InvalidRequest          400 malformed request / account
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidRequest",
     "KeyManagementDisabled",
     "MalformedResponse",
+    "NamespaceTerminating",
     "NotFound",
     "ProofRejected",
     "RateLimited",
@@ -95,6 +97,13 @@ class SecretWriteError(ExternalIdentityError):
 
 class SecretConflict(SecretWriteError):
     reason = "SecretConflict"
+    retryable = False
+
+
+class NamespaceTerminating(SecretWriteError):
+    """The Secret's namespace is being deleted: normal teardown, nothing to retry."""
+
+    reason = "NamespaceTerminating"
     retryable = False
 
 

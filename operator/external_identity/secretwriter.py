@@ -42,7 +42,13 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from .errors import ConfigurationError, SecretConflict, SecretWriteError, redact
+from .errors import (
+    ConfigurationError,
+    NamespaceTerminating,
+    SecretConflict,
+    SecretWriteError,
+    redact,
+)
 from .timefmt import parse_rfc3339, rfc3339
 from .tokenservice import IssuedToken
 
@@ -82,13 +88,6 @@ CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "data-checksum"
 DEFAULT_CONFLICT_RETRIES = 5
 
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
-
-
-class NamespaceTerminating(SecretWriteError):
-    """The Secret's namespace is being deleted: normal teardown, nothing to retry."""
-
-    reason = "NamespaceTerminating"
-    retryable = False
 
 
 @dataclass(frozen=True)

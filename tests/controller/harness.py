@@ -91,6 +91,11 @@ class OperatorProcess:
         self._process = None
 
     @property
+    def pid(self) -> int | None:
+        """The running process's id (None when stopped)."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def output(self) -> str:
         """Everything every run of the process wrote (stdout and stderr)."""
         current = ""

@@ -1,0 +1,37 @@
+"""The operator with an Azure identity: workload identity → Entra peer → token service."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import pytest
+
+from tests.peers.entra_peer import EntraPeer
+
+from .harness import Cluster, OperatorProcess, wait_for
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+
+def test_azure_binding_gets_a_token_and_reports_the_object_id(
+    cluster: Cluster, entra_peer: EntraPeer, operator_env: dict[str, str],
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    account = cluster.phase.add_service_account()
+    cluster.phase.add_azure_identity(account, tenant_id=entra_peer.tenant_id,
+                                     allowed_service_principals=[entra_peer.oid])
+    body = cluster.identity_body("local-azure", provider="azure",
+                                 azure={"tenantId": entra_peer.tenant_id,
+                                        "authorityHost": entra_peer.authority_host})
+    del body["spec"]["aws"]
+    cluster.custom.create_cluster_custom_object(
+        "externalidentity.dev", "v1alpha1", "externalidentities", body)
+    cluster.apply_binding(account.id, identity="local-azure", ttl=600)
+    env = {k: v for k, v in operator_env.items() if not k.startswith("AWS_")}
+    start_operator(env={**env, **entra_peer.env(), "PATH": os.environ.get("PATH", "")})
+    cluster.wait_ready("TokenIssued")
+    token = wait_for(cluster.token, message="token")
+    issued = cluster.phase.records.find_token(token)
+    assert issued is not None and issued.provider == "azure"
+    assert cluster.binding()["status"]["principal"] == entra_peer.oid
