@@ -157,3 +157,18 @@ def test_no_token_material_in_logs_events_or_status(
         for secret in secrets:
             assert secret not in text, f"secret material in {surface}"
         assert "pss_service:" not in text, f"token-shaped text in {surface}"
+
+
+def test_a_refused_status_write_is_retried_not_lost(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.kube.refuse(
+        f"patch /apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/serviceaccountbindings/"
+        "payments-api/status", 500, "InternalError", "etcdserver: request timed out", times=1)
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    operator = start_operator()
+    cluster.wait_ready("TokenIssued", timeout=10)
+    assert "status not written, will retry" in operator.output
+    assert len(cluster.phase.records.tokens) == 1, "the retry rewrites status, not the token"
+    assert cluster.binding()["status"]["expiresAt"]

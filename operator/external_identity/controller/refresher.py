@@ -36,7 +36,7 @@ from .exchangers import ExchangePool
 from .schedule import refresh_time, retry_delay
 from .settings import OperatorSettings
 from .specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
-from .statuses import GROUP, VERSION, StatusWriter
+from .statuses import GROUP, VERSION, StatusWriteError, StatusWriter
 
 __all__ = ["BindingRefresher", "EventSink", "Problem"]
 
@@ -111,14 +111,23 @@ class BindingRefresher:
         #: After a failure: when to retry, and the inputs it failed with.
         self._retry_at: datetime | None = None
         self._failed_inputs: tuple[Any, ...] | None = None
+        self._pending_status: dict[str, Any] | None = None
 
     # -- the step -------------------------------------------------------------------------
 
     async def step(self, body: Mapping[str, Any]) -> float:
         """Bring the binding up to date; return seconds until the next step is due."""
+        delay = await self._step(body)
+        if self._pending_status is not None:
+            delay = min(delay, self._settings.backoff_base_seconds)
+        return delay
+
+    async def _step(self, body: Mapping[str, Any]) -> float:
         status: Mapping[str, Any] = body.get("status") or {}
         generation = (body.get("metadata") or {}).get("generation")
         inputs = self._inputs(body, generation)
+        if self._pending_status is not None:
+            await self._write_status(self._pending_status)
         retry_at = self._retry_at
         if retry_at is not None and self._clock() < retry_at and inputs == self._failed_inputs:
             return self._seconds_until(retry_at)  # woken, but nothing changed since it failed
@@ -311,9 +320,7 @@ class BindingRefresher:
         }
         if token.principal:
             new_status["principal"] = token.principal
-        await self._statuses.patch_binding(
-            namespace=self.namespace, name=self.name, status=new_status
-        )
+        await self._write_status(new_status)
         if self._ready is not True:
             self._events(warning=False, reason=reasons.TOKEN_ISSUED, message=message)
             self._ready_gauge.inc()
@@ -368,15 +375,26 @@ class BindingRefresher:
             "failureCount": self.failures,
             "lastFailureTime": rfc3339(now),
         }
-        await self._statuses.patch_binding(
-            namespace=self.namespace, name=self.name, status=new_status
-        )
+        await self._write_status(new_status)
         self._events(warning=True, reason=reason, message=message)
         if self._ready is True:
             self._ready_gauge.dec()
         self._ready = False
         log.warning("%s/%s: %s: %s", self.namespace, self.name, reason, message)
         return delay
+
+    async def _write_status(self, status: dict[str, Any]) -> None:
+        """Write status; if the API refuses, keep it and try again on the next step."""
+        try:
+            await self._statuses.patch_binding(
+                namespace=self.namespace, name=self.name, status=status
+            )
+        except StatusWriteError as error:
+            log.warning("%s/%s: status not written, will retry: %s", self.namespace, self.name,
+                        error)
+            self._pending_status = status
+        else:
+            self._pending_status = None
 
     def _conditions(
         self,
