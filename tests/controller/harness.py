@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from kubernetes.client.exceptions import ApiException
 
 from tests.kube.server import KubeAPI
+from tests.kube.server import wait_for as poll
 from tests.peers.phase_server import PhaseServer
 from tests.peers.sts_peer import StsPeer
 
@@ -39,14 +40,7 @@ FAST_ARGS = (
 
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 20, message: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(0.05)
+    return poll(predicate, timeout=timeout, message=message)
 
 
 @dataclass

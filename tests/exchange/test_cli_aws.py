@@ -14,6 +14,7 @@ from tests.peers.sts_peer import StsPeer
 from tests.peers.support import aws_account
 
 from .cli import CliResult, run_cli, run_cli_process
+from .conftest import drop_static_aws_credentials
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -32,14 +33,6 @@ def _args(server: PhaseServer, sts: StsPeer, account_id: str, *extra: str) -> li
         "--no-store",
         *extra,
     ]
-
-
-@pytest.fixture
-def account(
-    phase_server: PhaseServer, sts_peer: StsPeer, aws_env: dict[str, str]
-) -> ServiceAccount:
-    created, _ = aws_account(phase_server, sts_peer, max_ttl=7200)
-    return created
 
 
 def _exchange(
@@ -101,8 +94,7 @@ def test_irsa_web_identity_credentials_work_unchanged(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2ln")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name)
+    drop_static_aws_credentials(monkeypatch)
     for name, value in sts_peer.web_identity_env(token_file).items():
         monkeypatch.setenv(name, value)
     result = _exchange(capsys, phase_server, sts_peer, account.id)
@@ -256,8 +248,7 @@ def test_missing_aws_credentials_say_what_to_configure(
     account: ServiceAccount,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name)
+    drop_static_aws_credentials(monkeypatch)
     result = _exchange(capsys, phase_server, sts_peer, account.id)
     assert result.code == 3
     assert "no AWS credentials found" in result.err and "IRSA" in result.err
@@ -282,8 +273,7 @@ def test_expired_aws_credentials_are_reported_not_sent(
     )
     config = tmp_path / "config"
     config.write_text(f"[default]\ncredential_process = {__import__('sys').executable} {process}\n")
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name)
+    drop_static_aws_credentials(monkeypatch)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
     result = _exchange(capsys, phase_server, sts_peer, account.id)
     assert result.code == 3

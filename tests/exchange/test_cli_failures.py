@@ -10,19 +10,10 @@ import pytest
 from tests.peers.phase_model import ServiceAccount
 from tests.peers.phase_server import PhaseServer
 from tests.peers.sts_peer import StsPeer
-from tests.peers.support import aws_account
 
 from .cli import CliResult, run_cli
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
-
-
-@pytest.fixture
-def account(
-    phase_server: PhaseServer, sts_peer: StsPeer, aws_env: dict[str, str]
-) -> ServiceAccount:
-    created, _ = aws_account(phase_server, sts_peer)
-    return created
 
 
 def _exchange(

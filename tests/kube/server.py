@@ -27,7 +27,7 @@ from .apimachinery import ApiCall
 from .emulator import KubeEmulator
 
 __all__ = ["CRD_DIR", "FALLBACK_CRDS", "KOPF_PEERING_CRDS", "KubeAPI", "RbacRule",
-           "build_emulator", "load_crds"]
+           "build_emulator", "load_crds", "wait_for"]
 
 T = TypeVar("T")
 CRD_DIR = Path(__file__).resolve().parents[2] / "crds"
@@ -315,11 +315,22 @@ class KubeAPI:
         message: str = "condition",
     ) -> T:
         """Poll ``predicate`` until it returns something truthy; return that."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-            time.sleep(interval)
+        return wait_for(predicate, timeout=timeout, interval=interval, message=message)
+
+
+def wait_for(
+    predicate: Callable[[], T],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> T:
+    """Poll ``predicate`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
