@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from collections.abc import Callable
 
+import httpx
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Secret
 
@@ -15,6 +17,12 @@ from tests.peers.support import aws_account
 from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def test_a_foreign_secret_is_never_touched(
@@ -136,11 +144,13 @@ def test_no_token_material_in_logs_events_or_status(
 ) -> None:
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=3)
-    operator = start_operator()
+    port = free_port()
+    operator = start_operator("--metrics-port", str(port))
     wait_for(lambda: len(cluster.phase.records.tokens) >= 2, timeout=15, message="a refresh")
     cluster.phase.config.unavailable = True
     cluster.wait_ready("ExchangeFailed", timeout=10)
     cluster.phase.config.unavailable = False
+    metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     operator.stop()
 
     secrets = [aws_env["AWS_SECRET_ACCESS_KEY"], aws_env["AWS_SESSION_TOKEN"]]
@@ -151,8 +161,11 @@ def test_no_token_material_in_logs_events_or_status(
         "events": json.dumps([e.to_dict() for e in cluster.events()], default=str),
         "status": json.dumps(cluster.binding()["status"]),
         "annotations": json.dumps(cluster.secret().metadata.annotations),
+        "metrics": metrics,
     }
     assert "Issued token" in surfaces["logs"], "the scan must see real operator logs"
+    assert 'external_identity_exchanges_total{outcome="TokenIssued",provider="aws-iam"}' in metrics
+    assert 'outcome="ExchangeFailed"' in metrics
     for surface, text in surfaces.items():
         for secret in secrets:
             assert secret not in text, f"secret material in {surface}"
@@ -172,3 +185,19 @@ def test_a_refused_status_write_is_retried_not_lost(
     assert "status not written, will retry" in operator.output
     assert len(cluster.phase.records.tokens) == 1, "the retry rewrites status, not the token"
     assert cluster.binding()["status"]["expiresAt"]
+
+
+def test_the_liveness_endpoint_answers_while_the_operator_runs(
+    cluster: Cluster, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    port = free_port()
+    start_operator("--liveness", f"http://127.0.0.1:{port}/healthz")
+    response = wait_for(lambda: _probe(f"http://127.0.0.1:{port}/healthz"), message="liveness")
+    assert response.status_code == 200
+
+
+def _probe(url: str) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return None
