@@ -194,3 +194,18 @@ def test_deleting_the_binding_removes_its_secret(
         timeout=10,
         message="binding gone",
     )
+
+
+def test_editing_the_identity_reissues_its_bindings_tokens(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity(defaultTTL=600)
+    cluster.apply_binding(account.id, ttl=None)
+    start_operator()
+    first = wait_for(cluster.token, message="first token")
+    assert cluster.binding()["status"]["ttl"] == 600
+    cluster.custom.patch_cluster_custom_object(
+        "externalidentity.dev", "v1alpha1", "externalidentities", "local-aws",
+        {"spec": {"defaultTTL": 900}})
+    wait_for(lambda: cluster.token() not in (None, first), timeout=10, message="a new token")
+    wait_for(lambda: cluster.binding()["status"]["ttl"] == 900, message="the new TTL in status")

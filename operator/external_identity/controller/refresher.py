@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import Gauge
 
@@ -61,12 +61,20 @@ class Problem(Exception):
     retry_after: float | None = None
 
 
+class Inputs(NamedTuple):
+    """What a token (or a failed attempt) was for: the binding's generation and its identity."""
+
+    generation: int | None
+    identity: str
+
+
 @dataclass
 class Held:
     """What this process last wrote (or found) for the binding."""
 
     target: SecretTarget
-    generation: int | None
+    #: The binding generation and identity spec the token was issued for.
+    inputs: Inputs
     issued_at: datetime
     expires_at: datetime
     refresh_at: datetime
@@ -110,7 +118,7 @@ class BindingRefresher:
         self._ready_gauge = ready_gauge
         #: After a failure: when to retry, and the inputs it failed with.
         self._retry_at: datetime | None = None
-        self._failed_inputs: tuple[Any, ...] | None = None
+        self._failed_inputs: Inputs | None = None
         self._pending_status: dict[str, Any] | None = None
 
     # -- the step -------------------------------------------------------------------------
@@ -138,8 +146,8 @@ class BindingRefresher:
                 await self._retire(self.held.target)
             stored = await self._secrets.read(target)
             if self.held is None:
-                self.held = self._resume(stored, target, generation, status)
-            if self._fresh(self.held, target, generation):
+                self.held = self._resume(stored, target, inputs, status)
+            if self._fresh(self.held, target, inputs):
                 assert self.held is not None
                 if stored is not None and stored.data_intact:
                     return self._seconds_until(self.held.refresh_at)
@@ -153,13 +161,13 @@ class BindingRefresher:
             return await self._failed(problem, generation, status)
         except ExternalIdentityError as error:
             return await self._failed(self._problem_from(error), generation, status)
-        return await self._issued(token, binding, identity, target, generation, status)
+        return await self._issued(token, binding, identity, target, inputs, status)
 
-    def _inputs(self, body: Mapping[str, Any], generation: int | None) -> tuple[Any, ...]:
+    def _inputs(self, body: Mapping[str, Any], generation: int | None) -> Inputs:
         """What a failed attempt depended on; a retry before its time needs one to change."""
         ref = ((body.get("spec") or {}).get("externalIdentityRef") or {}).get("name")
         identity = self._identities(ref) if isinstance(ref, str) else None
-        return generation, json.dumps(identity, sort_keys=True, default=str)
+        return Inputs(generation, json.dumps(identity, sort_keys=True, default=str))
 
     def forget(self) -> None:
         """The daemon is stopping: drop what we hold and our share of the gauges."""
@@ -226,13 +234,13 @@ class BindingRefresher:
         self,
         stored: StoredToken | None,
         target: SecretTarget,
-        generation: int | None,
+        inputs: Inputs,
         status: Mapping[str, Any],
     ) -> Held | None:
         """After a restart: trust a token we wrote earlier for this same spec."""
         if stored is None or not stored.data_intact or stored.expires_at is None:
             return None
-        if status.get("observedGeneration") != generation:
+        if status.get("observedGeneration") != inputs.generation:
             return None
         issued_at = stored.refreshed_at or parse_rfc3339(str(status.get("lastRefreshTime")))
         refresh_at = parse_rfc3339(str(status.get("nextRefreshTime")))
@@ -240,17 +248,18 @@ class BindingRefresher:
             return None
         return Held(
             target=target,
-            generation=generation,
+            inputs=inputs,
             issued_at=issued_at,
             expires_at=stored.expires_at,
             refresh_at=refresh_at,
         )
 
-    def _fresh(self, held: Held | None, target: SecretTarget, generation: int | None) -> bool:
+    def _fresh(self, held: Held | None, target: SecretTarget, inputs: Inputs) -> bool:
+        """The held token still answers this spec and identity, and is not due yet."""
         return (
             held is not None
             and held.target == target
-            and held.generation == generation
+            and held.inputs == inputs
             and self._clock() < held.refresh_at
         )
 
@@ -271,9 +280,10 @@ class BindingRefresher:
         binding: BindingSpec,
         identity: IdentitySpec,
         target: SecretTarget,
-        generation: int | None,
+        inputs: Inputs,
         status: Mapping[str, Any],
     ) -> float:
+        generation = inputs.generation
         policy = binding.refresh_policy
         fraction = (
             policy.refresh_at_percent / 100
@@ -295,7 +305,7 @@ class BindingRefresher:
         )
         self.held = Held(
             target=target,
-            generation=generation,
+            inputs=inputs,
             issued_at=token.issued_at,
             expires_at=token.expires_at,
             refresh_at=refresh_at,
