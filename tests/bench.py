@@ -17,15 +17,22 @@ moto as AWS STS (both shared by every size). It measures
   any expired first.
 
 Figures are printed as ratios against the baseline measured in this same run; nothing is
-asserted about timings. The peers run inside this process, so on a small machine they compete
-with the operator for CPU: both CPU times are printed to tell who was busy.
+asserted about timings. The emulator and the peers run inside this process, so on a small
+machine they compete with the operator for CPU: both CPU times are printed to tell who was
+busy. To keep the test servers from setting the pace, the emulator serves object requests
+without KMock's per-request reaction matching (:class:`BenchEmulator`) and the Phase peer reuses
+its connections to moto (:func:`pooled_sts_calls`); ``--stock-emulator`` / ``--stock-peers``
+measure with the servers exactly as the tests run them.
 
     .venv/bin/python -m tests.bench --sizes 10,200,1000 --ttl 3600 --refresh-ttl 30
+    .venv/bin/python -m tests.bench --sizes 10,100 --operator-arg=--max-concurrent-exchanges=4
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import statistics
@@ -33,16 +40,21 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
+from unittest import mock
 
+import aiohttp.web
+import attrs
+import httpx
 import kmock
 
 from tests.controller.harness import OperatorProcess
+from tests.kube import server as kube_server
 from tests.kube.emulator import KubeEmulator
-from tests.kube.server import KubeAPI
+from tests.kube.server import KubeAPI, build_emulator
 from tests.peers.phase_model import IssuedToken
 from tests.peers.phase_server import PhaseServer
 from tests.peers.sts_peer import StsPeer
@@ -57,8 +69,6 @@ NAMESPACES = 10
 POLL = 0.1
 #: After the last binding resumed, keep watching this long for late (unwanted) exchanges.
 RESTART_SETTLE = 2.0
-#: The operator's default refresh point (``--refresh-percent``), to read the refresh figures.
-REFRESH_FRACTION = 2 / 3
 MIB = 1024 * 1024
 #: Environment that would point the operator at a real cluster or a developer's AWS profile.
 FOREIGN_ENV = (
@@ -97,7 +107,13 @@ class Refresh:
     expired: int
     #: Tokens issued per binding during one lifetime of the re-configured token (1.0 expected).
     exchanges_per_cycle: float
-    api_calls_per_exchange: float
+    #: Kubernetes API calls during the pass (re-exchange and refresh), and exchanges made.
+    api_calls: Counter[str]
+    exchanges: int
+
+    @property
+    def api_calls_per_exchange(self) -> float:
+        return sum(self.api_calls.values()) / max(self.exchanges, 1)
 
 
 @dataclass
@@ -107,7 +123,7 @@ class Figures:
     all_ready_s: float
     peak_rss: int  # bytes
     operator_cpu_s: float
-    peers_cpu_s: float
+    bench_cpu_s: float
     exchanges: int
     failed_exchanges: int
     api_calls: Counter[str]
@@ -177,6 +193,61 @@ def wait_until(
         if time.monotonic() > deadline:
             raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(POLL)
+
+
+@contextlib.contextmanager
+def pooled_sts_calls() -> Iterator[None]:
+    """Let the Phase peer reuse one connection pool for its calls to moto STS.
+
+    The peer verifies every proof by calling STS with ``httpx.request``, which builds a new
+    client, TLS context included, each time: ~20 ms of CPU in this process per exchange, more
+    than the rest of the peer and moto together. Same requests, same answers, pooled.
+    """
+    client = httpx.Client()
+    try:
+        # phase_aws calls ``httpx.request``; nothing else in this process does while benching.
+        with mock.patch.object(httpx, "request", client.request):
+            yield
+    finally:
+        client.close()
+
+
+@attrs.define(kw_only=True)
+class BenchEmulator(KubeEmulator):
+    """The tests' emulator, minus KMock's reaction matching for object requests.
+
+    KMock decides whether a test reaction applies by checking the request against every
+    request recorded so far (``request in view``), so each request costs time proportional to
+    all before it: quadratic, and at a thousand bindings it, not the operator, sets the pace.
+    The bench registers no reactions, so every object request would end in the store anyway;
+    this serves it from there directly (the tail of ``KubeEmulator._handle``). Discovery still
+    goes through KMock.
+    """
+
+    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        if not self._is_resource_request(request):
+            return await super()._handle(request)
+        result = self._serve(request)
+        if isinstance(result, tuple):
+            return aiohttp.web.json_response(result[1], status=result[0])
+        assert request._raw_request is not None
+        response = aiohttp.web.StreamResponse(status=200)
+        response.content_type = "application/json"
+        await response.prepare(request._raw_request)
+        self._log(request, response.status)
+        try:
+            async for event in result:
+                await response.write(json.dumps(event).encode() + b"\n")
+            await response.write_eof()
+        except ConnectionError:
+            pass
+        return response
+
+
+def build_bench_emulator() -> KubeEmulator:
+    """``build_emulator()`` (built-in resources, our CRDs, kopf's), as a BenchEmulator."""
+    with mock.patch.object(kube_server, "KubeEmulator", BenchEmulator):
+        return build_emulator()
 
 
 # --- seeding --------------------------------------------------------------------------------------
@@ -258,7 +329,7 @@ def ready_indexes(emulator: KubeEmulator, bindings: Sequence[Binding]) -> set[in
         if status.get("observedGeneration") != obj["metadata"].get("generation"):
             continue
         if not any(
-            c.get("type") == "Ready" and c.get("status") == "True" and c.get("reason") == "TokenIssued"
+            (c.get("type"), c.get("status"), c.get("reason")) == ("Ready", "True", "TokenIssued")
             for c in status.get("conditions") or []
         ):
             continue
@@ -329,6 +400,8 @@ class Options:
     log_level: str
     operator_args: list[str]
     logs: Path | None
+    stock_peers: bool
+    stock_emulator: bool
 
 
 def initial_pass(
@@ -422,7 +495,7 @@ def refresh_pass(
     window_end = max(token.issued_at for token in reconfigured) + 0.9 * ttl
     time.sleep(max(window_end - time.time(), 0.0))
     issued = tokens_by_binding(phase, bindings, since)
-    end = kube.call(call_count, kube.emulator)
+    api_calls = kube.call(call_kinds, kube.emulator, mark)
     shares, headrooms, in_cycle = [], [], 0
     for tokens in issued:
         first, second = tokens[0], tokens[1]
@@ -431,7 +504,6 @@ def refresh_pass(
         in_cycle += sum(
             1 for token in tokens[1:] if token.issued_at <= first.issued_at + 0.9 * first.ttl
         )
-    exchanges = len(phase.records.tokens) - tokens_before
     return Refresh(
         ttl=ttl,
         reconfigure_s=max(token.issued_at for token in reconfigured) - since,
@@ -439,7 +511,8 @@ def refresh_pass(
         min_headroom_s=min(headrooms),
         expired=sum(1 for headroom in headrooms if headroom < 0),
         exchanges_per_cycle=in_cycle / len(bindings),
-        api_calls_per_exchange=(end - mark) / max(exchanges, 1),
+        api_calls=api_calls,
+        exchanges=len(phase.records.tokens) - tokens_before,
     )
 
 
@@ -458,53 +531,68 @@ def log_problems(output: str) -> Counter[str]:
 
 def run_size(n: int, options: Options, sts: StsPeer, phase: PhaseServer) -> Figures:
     phase.reset()
-    with tempfile.TemporaryDirectory(prefix="eid-bench-") as workdir:
-        with KubeAPI.serve(Path(workdir) / "kubeconfig") as kube:
-            bindings = seed(kube, phase, sts, n, options.ttl)
-            operator = OperatorProcess(
-                env=operator_env(kube, sts),
-                args=("--log-level", options.log_level, *options.operator_args),
-            )
-            try:
-                peers_cpu = time.process_time()
-                first_s, all_s = initial_pass(kube, operator, bindings, options.timeout)
-                peers_cpu = time.process_time() - peers_cpu
-                pid = running_pid(operator)
-                peak_rss = proc_status_kib(pid, "VmHWM") * 1024
-                operator_cpu = proc_cpu_seconds(pid)
-                exchanges, failed = auth_requests(phase)
-                api_calls = kube.call(call_kinds, kube.emulator, 0)
-                stop_s, restart_s, restart_exchanges, writes, restart_rss = restart_pass(
-                    kube, operator, phase, bindings, options.timeout
-                )
-                figures = Figures(
-                    n=n,
-                    first_ready_s=first_s,
-                    all_ready_s=all_s,
-                    peak_rss=peak_rss,
-                    operator_cpu_s=operator_cpu,
-                    peers_cpu_s=peers_cpu,
-                    exchanges=exchanges,
-                    failed_exchanges=failed,
-                    api_calls=api_calls,
-                    stop_s=stop_s,
-                    restart_s=restart_s,
-                    restart_exchanges=restart_exchanges,
-                    restart_writes=writes,
-                    restart_peak_rss=restart_rss,
-                )
-                if options.refresh_ttl > 0:
-                    figures.refresh = refresh_pass(
-                        kube, operator, phase, bindings, options.refresh_ttl, options.timeout
-                    )
-            except BenchError as error:
-                operator.stop()
-                raise BenchError(f"N={n}: {error}\n{operator.output[-3000:]}") from None
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-bench-")))
+        factory = build_emulator if options.stock_emulator else build_bench_emulator
+        kube = stack.enter_context(KubeAPI.serve(workdir / "kubeconfig", factory=factory))
+        bindings = seed(kube, phase, sts, n, options.ttl)
+        operator = OperatorProcess(
+            env=operator_env(kube, sts),
+            args=("--log-level", options.log_level, *options.operator_args),
+        )
+        stack.callback(operator.stop)
+        try:
+            figures = measure(n, kube, operator, phase, bindings, options)
+        except BenchError as error:
             operator.stop()
-            figures.log_problems = log_problems(operator.output)
-            if options.logs is not None:
-                options.logs.mkdir(parents=True, exist_ok=True)
-                (options.logs / f"operator-{n}.log").write_text(operator.output)
+            raise BenchError(f"N={n}: {error}\n{operator.output[-3000:]}") from None
+        operator.stop()
+        figures.log_problems = log_problems(operator.output)
+        if options.logs is not None:
+            options.logs.mkdir(parents=True, exist_ok=True)
+            (options.logs / f"operator-{n}.log").write_text(operator.output)
+    return figures
+
+
+def measure(
+    n: int,
+    kube: KubeAPI,
+    operator: OperatorProcess,
+    phase: PhaseServer,
+    bindings: Sequence[Binding],
+    options: Options,
+) -> Figures:
+    bench_cpu = time.process_time()
+    first_s, all_s = initial_pass(kube, operator, bindings, options.timeout)
+    bench_cpu = time.process_time() - bench_cpu
+    pid = running_pid(operator)
+    peak_rss = proc_status_kib(pid, "VmHWM") * 1024
+    operator_cpu = proc_cpu_seconds(pid)
+    exchanges, failed = auth_requests(phase)
+    api_calls = kube.call(call_kinds, kube.emulator, 0)
+    stop_s, restart_s, restart_exchanges, writes, restart_rss = restart_pass(
+        kube, operator, phase, bindings, options.timeout
+    )
+    figures = Figures(
+        n=n,
+        first_ready_s=first_s,
+        all_ready_s=all_s,
+        peak_rss=peak_rss,
+        operator_cpu_s=operator_cpu,
+        bench_cpu_s=bench_cpu,
+        exchanges=exchanges,
+        failed_exchanges=failed,
+        api_calls=api_calls,
+        stop_s=stop_s,
+        restart_s=restart_s,
+        restart_exchanges=restart_exchanges,
+        restart_writes=writes,
+        restart_peak_rss=restart_rss,
+    )
+    if options.refresh_ttl > 0:
+        figures.refresh = refresh_pass(
+            kube, operator, phase, bindings, options.refresh_ttl, options.timeout
+        )
     return figures
 
 
@@ -525,6 +613,13 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[min(int(share * len(ordered)), len(ordered) - 1)]
 
 
+def per_binding_kib(figures: Figures, base: Figures) -> str:
+    """Peak RSS growth per binding added over the baseline."""
+    if figures.n == base.n:
+        return "-"
+    return f"{(figures.peak_rss - base.peak_rss) / 1024 / (figures.n - base.n):.1f}"
+
+
 def report(results: Sequence[Figures], options: Options) -> str:
     base = results[0]
     out: list[str] = []
@@ -536,7 +631,7 @@ def report(results: Sequence[Figures], options: Options) -> str:
         table(
             [
                 "N", "ready s", "first s", "ms/b", "ratio", "marg ms/b", "RSS MiB", "RSS x",
-                "KiB/b", "exch/b", "op CPU s", "peer CPU s", "stop s", "restart s",
+                "KiB/b", "exch/b", "op CPU s", "emu+peers CPU s", "stop s", "restart s",
                 "restart exch",
             ],
             [
@@ -549,10 +644,10 @@ def report(results: Sequence[Figures], options: Options) -> str:
                     f"{f.marginal_ms:.1f}",
                     f"{f.peak_rss / MIB:.1f}",
                     f"{f.peak_rss / base.peak_rss:.2f}",
-                    "-" if f is base else f"{(f.peak_rss - base.peak_rss) / 1024 / (f.n - base.n):.1f}",
+                    per_binding_kib(f, base),
                     f"{f.exchanges / f.n:.2f}",
                     f"{f.operator_cpu_s:.1f}",
-                    f"{f.peers_cpu_s:.1f}",
+                    f"{f.bench_cpu_s:.1f}",
                     f"{f.stop_s:.1f}",
                     f"{f.restart_s:.2f}",
                     str(f.restart_exchanges),
@@ -561,30 +656,27 @@ def report(results: Sequence[Figures], options: Options) -> str:
             ],
         )
     )
-    refreshed = [f for f in results if f.refresh is not None]
-    if refreshed:
+    passes = [(f.n, f.refresh) for f in results if f.refresh is not None]
+    if passes:
         out.append(
             f"\nrefresh (spec.ttl lowered to {options.refresh_ttl} s, then one refresh cycle "
             "watched); replaced at = share of TTL when the token was replaced"
         )
-        base_reconfigure = refreshed[0].refresh.reconfigure_s / refreshed[0].n  # type: ignore[union-attr]
-        rows = []
-        for f in refreshed:
-            r = f.refresh
-            assert r is not None
-            rows.append(
-                [
-                    str(f.n),
-                    f"{r.reconfigure_s:.2f}",
-                    f"{r.reconfigure_s / f.n / base_reconfigure:.2f}",
-                    f"{statistics.median(r.refreshed_at_share):.3f}",
-                    f"{max(r.refreshed_at_share):.3f}",
-                    f"{r.min_headroom_s:.1f}",
-                    str(r.expired),
-                    f"{r.exchanges_per_cycle:.2f}",
-                    f"{r.api_calls_per_exchange:.1f}",
-                ]
-            )
+        base_reexchange = passes[0][1].reconfigure_s / passes[0][0]
+        rows = [
+            [
+                str(n),
+                f"{r.reconfigure_s:.2f}",
+                f"{r.reconfigure_s / n / base_reexchange:.2f}",
+                f"{statistics.median(r.refreshed_at_share):.3f}",
+                f"{max(r.refreshed_at_share):.3f}",
+                f"{r.min_headroom_s:.1f}",
+                str(r.expired),
+                f"{r.exchanges_per_cycle:.2f}",
+                f"{r.api_calls_per_exchange:.1f}",
+            ]
+            for n, r in passes
+        ]
         out.append(
             table(
                 [
@@ -594,12 +686,28 @@ def report(results: Sequence[Figures], options: Options) -> str:
                 rows,
             )
         )
-    out.append("\nKubernetes API calls per binding, initial pass (operator start to all Ready):")
-    kinds = sorted({kind for f in results for kind in f.api_calls}, key=lambda k: -base.api_calls[k])
+    out.append(
+        "\nKubernetes API calls per binding in the initial pass"
+        + (", and per exchange in the largest refresh pass:" if passes else ":")
+    )
+    passes = passes[-1:]
+    kinds = sorted(
+        {kind for f in results for kind in f.api_calls}
+        | {kind for _, r in passes for kind in r.api_calls},
+        key=lambda kind: (-base.api_calls[kind], kind),
+    )
+    header = ["call", *[f"N={f.n}" for f in results], *[f"refresh N={n}" for n, _ in passes]]
     out.append(
         table(
-            ["call", *[f"N={f.n}" for f in results]],
-            [[kind, *[f"{f.api_calls[kind] / f.n:.2f}" for f in results]] for kind in kinds],
+            header,
+            [
+                [
+                    kind,
+                    *[f"{f.api_calls[kind] / f.n:.2f}" for f in results],
+                    *[f"{r.api_calls[kind] / max(r.exchanges, 1):.2f}" for _, r in passes],
+                ]
+                for kind in kinds
+            ],
         )
     )
     for f in results:
@@ -618,7 +726,9 @@ def report(results: Sequence[Figures], options: Options) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.bench", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument(
         "--sizes", default="10,200,1000",
         help="binding counts, comma-separated; the first is the baseline (default: %(default)s)",
@@ -638,8 +748,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"],
-        help="the operator's log level; DEBUG (the tests' level) slows it down (default: "
-        "%(default)s)",
+        help="the operator's log level; the tests run it at DEBUG, which logs far more "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--operator-arg", action="append", default=[], metavar="ARG",
@@ -647,6 +757,15 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "e.g. --operator-arg=--max-concurrent-exchanges=32",
     )
     parser.add_argument("--logs", type=Path, help="save each size's operator log here")
+    parser.add_argument(
+        "--stock-peers", action="store_true",
+        help="leave the Phase peer opening a new HTTP client per STS call (slower peer)",
+    )
+    parser.add_argument(
+        "--stock-emulator", action="store_true",
+        help="serve object requests through KMock's reaction matching, as the tests do "
+        "(cost grows with every request served: quadratic)",
+    )
     args = parser.parse_args(argv)
     try:
         sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
@@ -664,28 +783,21 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         log_level=args.log_level,
         operator_args=list(args.operator_arg),
         logs=args.logs,
+        stock_peers=args.stock_peers,
+        stock_emulator=args.stock_emulator,
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    options = parse_args(argv)
-    print(
-        f"external-identity-operator bench: N = {', '.join(map(str, options.sizes))} bindings, "
-        f"{os.cpu_count()} CPUs. Everything is local (Kubernetes API emulator, moto STS, "
-        "Phase-protocol peer); the peers share this process.",
-        flush=True,
-    )
-    sts, phase = StsPeer(), PhaseServer()
-    sts.start()
-    phase.start()
+def run_all(options: Options, sts: StsPeer, phase: PhaseServer) -> list[Figures]:
     results: list[Figures] = []
-    started = time.monotonic()
-    try:
+    with contextlib.ExitStack() as stack:
+        if not options.stock_peers:
+            stack.enter_context(pooled_sts_calls())
         for n in options.sizes:
             figures = run_size(n, options, sts, phase)
             results.append(figures)
             refresh = (
-                f", refresh pass {figures.refresh.reconfigure_s:.1f} s to re-exchange"
+                f", refresh pass re-exchanged in {figures.refresh.reconfigure_s:.1f} s"
                 if figures.refresh is not None
                 else ""
             )
@@ -694,6 +806,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{figures.restart_s:.2f} s{refresh}",
                 flush=True,
             )
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    print(
+        f"external-identity-operator bench: N = {', '.join(map(str, options.sizes))} bindings, "
+        f"{os.cpu_count()} CPUs. Everything is local (Kubernetes API emulator, moto STS, "
+        "Phase-protocol peer); the emulator and peers share this process"
+        + ("" if options.stock_emulator else ", the emulator skipping KMock's reaction matching")
+        + ("." if options.stock_peers else ", the Phase peer pooling its STS connections."),
+        flush=True,
+    )
+    started = time.monotonic()
+    sts, phase = StsPeer(), PhaseServer()
+    sts.start()
+    phase.start()
+    try:
+        results = run_all(options, sts, phase)
     except BenchError as error:
         print(f"bench FAILED: {error}", file=sys.stderr)
         return 1

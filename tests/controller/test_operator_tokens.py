@@ -143,6 +143,7 @@ def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
     issued = len(cluster.phase.records.tokens)
     assert issued == 3
     first.stop()
+    assert "Will escalate" not in first.output, "daemons must stop on their own, not be cancelled"
 
     second = start_operator()
     wait_for(lambda: "resumed" in second.output.lower() or "Issued" in second.output, timeout=10)

@@ -64,12 +64,12 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(*IDENTITIES, registry=registry)
-def identities_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+async def identities_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
     return {name: {"spec": dict(body.spec)}}
 
 
 @kopf.index(*BINDINGS, registry=registry)
-def bindings_by_identity(
+async def bindings_by_identity(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[str, tuple[str, str]]:
     identity = (spec.get("externalIdentityRef") or {}).get("name")
@@ -84,7 +84,7 @@ def bindings_by_identity(
 @kopf.on.resume(*IDENTITIES, registry=registry)
 @kopf.on.create(*IDENTITIES, registry=registry)
 @kopf.on.update(*IDENTITIES, field="spec", registry=registry)
-def validate_identity(
+async def validate_identity(
     spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo,
     **_: Any,
 ) -> None:
@@ -107,7 +107,7 @@ def validate_identity(
 
 # kopf passes indexes as extra keyword arguments, which its callback protocols cannot name.
 @kopf.on.event(*IDENTITIES, registry=registry)  # type: ignore[arg-type]
-def wake_bindings_of_identity(
+async def wake_bindings_of_identity(
     type: str | None,
     name: str,
     meta: kopf.Meta,
@@ -128,13 +128,15 @@ def wake_bindings_of_identity(
 # -- bindings ---------------------------------------------------------------------------------
 
 
-@kopf.daemon(*BINDINGS, cancellation_timeout=10.0, registry=registry)  # type: ignore[arg-type]
+# The daemon returns on its own when stopped; kopf cancels it only if it has not within 2 s.
+@kopf.daemon(*BINDINGS, cancellation_backoff=2.0, cancellation_timeout=10.0, registry=registry)  # type: ignore[arg-type]
 async def keep_token_fresh(
     namespace: str | None,
     name: str,
     uid: str,
     body: kopf.Body,
     memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
     identities_by_name: kopf.Index[str, dict[str, Any]],
     **_: Any,
 ) -> None:
@@ -165,16 +167,16 @@ async def keep_token_fresh(
     )
     wake = runtime.wakeups.register(key)
     try:
-        while True:
+        while not stopped:
             delay = await refresher.step(body)
-            await runtime.wakeups.sleep(wake, delay)
+            await runtime.wakeups.sleep(wake, delay, until=stopped.wait())
     finally:
         runtime.wakeups.unregister(key, wake)
         refresher.forget()
 
 
 @kopf.on.event(*BINDINGS, registry=registry)
-def wake_on_spec_change(
+async def wake_on_spec_change(
     namespace: str | None,
     name: str,
     meta: kopf.Meta,
@@ -209,7 +211,7 @@ async def remove_secret(
 
 
 @kopf.on.event("v1", "secrets", labels=dict([MANAGED_BY_LABEL]), registry=registry)
-def wake_on_secret_drift(
+async def wake_on_secret_drift(
     type: str | None, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     annotations = body.metadata.annotations

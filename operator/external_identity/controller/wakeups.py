@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from typing import Any
 
 __all__ = ["BindingKey", "Wakeups"]
 
@@ -28,8 +30,18 @@ class Wakeups:
             event.set()
 
     @staticmethod
-    async def sleep(event: asyncio.Event, seconds: float) -> None:
-        """Sleep ``seconds`` or until woken, whichever comes first; then re-arm."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout=seconds)
+    async def sleep(
+        event: asyncio.Event, seconds: float, *, until: Awaitable[object] | None = None
+    ) -> None:
+        """Sleep ``seconds``, or until woken or ``until`` completes; then re-arm."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(event.wait())]
+        if until is not None:
+            waiters.append(asyncio.ensure_future(until))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*waiters, return_exceptions=True)
         event.clear()

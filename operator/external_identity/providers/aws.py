@@ -115,6 +115,7 @@ class AwsIamProvider:
     ) -> None:
         self._session = session or botocore.session.get_session()
         self._principal: str | None = None
+        self._principal_lock = asyncio.Lock()
         self.target = resolve_sts_target(
             region=region,
             sts_endpoint=sts_endpoint,
@@ -124,7 +125,9 @@ class AwsIamProvider:
     async def proof(self) -> Proof:
         credentials = await asyncio.to_thread(self._frozen_credentials)
         if self._principal is None:
-            self._principal = await asyncio.to_thread(self._caller_arn)
+            async with self._principal_lock:  # one STS lookup, not one per concurrent exchange
+                if self._principal is None:
+                    self._principal = await asyncio.to_thread(self._caller_arn)
         proof = sign_get_caller_identity(credentials, self.target)
         return replace(proof, principal=self._principal or None)
 
