@@ -11,6 +11,23 @@ from dataclasses import dataclass
 import pytest
 
 from external_identity.cli import main
+from tests.peers.phase_server import PhaseServer
+from tests.peers.sts_peer import StsPeer
+
+
+def aws_exchange(server: PhaseServer, sts: StsPeer, account_id: str) -> list[str]:
+    """``exchange --mode aws-iam`` against the peers, without a destination flag."""
+    return [
+        "exchange",
+        "--mode",
+        "aws-iam",
+        "--service-account-id",
+        account_id,
+        "--host",
+        server.base_url,
+        "--sts-endpoint",
+        sts.endpoint,
+    ]
 
 
 @dataclass(frozen=True)

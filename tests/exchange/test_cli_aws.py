@@ -13,26 +13,14 @@ from tests.peers.phase_server import PhaseServer
 from tests.peers.sts_peer import StsPeer
 from tests.peers.support import aws_account
 
-from .cli import CliResult, run_cli, run_cli_process
+from .cli import CliResult, aws_exchange, run_cli, run_cli_process
 from .conftest import drop_static_aws_credentials
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def _args(server: PhaseServer, sts: StsPeer, account_id: str, *extra: str) -> list[str]:
-    return [
-        "exchange",
-        "--mode",
-        "aws-iam",
-        "--service-account-id",
-        account_id,
-        "--host",
-        server.base_url,
-        "--sts-endpoint",
-        sts.endpoint,
-        "--no-store",
-        *extra,
-    ]
+    return [*aws_exchange(server, sts, account_id), "--no-store", *extra]
 
 
 def _exchange(

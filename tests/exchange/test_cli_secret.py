@@ -13,7 +13,7 @@ from tests.peers.phase_server import PhaseServer
 from tests.peers.sts_peer import StsPeer
 from tests.peers.support import aws_account
 
-from .cli import CliResult, run_cli_process
+from .cli import CliResult, aws_exchange, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -22,15 +22,7 @@ def _store(
     server: PhaseServer, sts: StsPeer, env: dict[str, str], account_id: str, *extra: str
 ) -> CliResult:
     return run_cli_process(
-        "exchange",
-        "--mode",
-        "aws-iam",
-        "--service-account-id",
-        account_id,
-        "--host",
-        server.base_url,
-        "--sts-endpoint",
-        sts.endpoint,
+        *aws_exchange(server, sts, account_id),
         "--secret",
         "default/phase-service-token",
         *extra,

@@ -16,7 +16,7 @@ from tests.peers.phase_server import PhaseServer
 from tests.peers.sts_peer import StsPeer
 from tests.peers.support import aws_account
 
-from .cli import run_cli_process
+from .cli import aws_exchange, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -41,15 +41,7 @@ def _aws_run(
     result = run_cli_process(
         "--log-level",
         "DEBUG",
-        "exchange",
-        "--mode",
-        "aws-iam",
-        "--service-account-id",
-        account_id,
-        "--host",
-        server.base_url,
-        "--sts-endpoint",
-        sts.endpoint,
+        *aws_exchange(server, sts, account_id),
         *extra,
         env=env,
     )
