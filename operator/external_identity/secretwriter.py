@@ -61,6 +61,7 @@ __all__ = [
     "MANAGED_BY_LABEL",
     "OWNER_ANNOTATION",
     "REFRESHED_AT_ANNOTATION",
+    "SECRET_KEY_PATTERN",
     "TTL_ANNOTATION",
     "NamespaceTerminating",
     "OwnerReference",
@@ -87,7 +88,9 @@ CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "data-checksum"
 #: How many stale-resourceVersion conflicts a write or delete absorbs before giving up.
 DEFAULT_CONFLICT_RETRIES = 5
 
-_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+#: What Kubernetes accepts as a Secret data key.
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
+_SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,7 @@ class BindingRefresher:
         return await self._issued(token, binding, identity, target, inputs, status)
 
     def _inputs(self, body: Mapping[str, Any], generation: int | None) -> Inputs:
-        """What a failed attempt depended on; a retry before its time needs one to change."""
+        """What a token or a failed attempt depended on; a change re-issues or retries early."""
         ref = ((body.get("spec") or {}).get("externalIdentityRef") or {}).get("name")
         identity = self._identities(ref) if isinstance(ref, str) else None
         return Inputs(generation, json.dumps(identity, sort_keys=True, default=str))

@@ -17,14 +17,13 @@ from pydantic.alias_generators import to_camel
 from ..errors import ConfigurationError
 from ..providers.azure import DEFAULT_RESOURCE
 from ..providers.factory import ProviderSettings
-from ..secretwriter import SecretKeys
+from ..secretwriter import SECRET_KEY_PATTERN, SecretKeys
 from ..tokenservice import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint
 
 __all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
 MAX_TTL_SECONDS = 31_536_000
 
 
@@ -112,14 +111,14 @@ class RefreshPolicy(_Spec):
 
 
 class SecretKeysSpec(_Spec):
-    token: str = Field("token", pattern=SECRET_KEY, max_length=253)
-    bearer_token: str | None = Field(None, pattern=SECRET_KEY, max_length=253)
-    expires_at: str | None = Field(None, pattern=SECRET_KEY, max_length=253)
-    host: str | None = Field(None, pattern=SECRET_KEY, max_length=253)
+    token: str = Field("token", pattern=SECRET_KEY_PATTERN, max_length=253)
+    bearer_token: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
+    expires_at: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
+    host: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
 
     @model_validator(mode="after")
     def _distinct(self) -> SecretKeysSpec:
-        chosen = [k for k in (self.token, self.bearer_token, self.expires_at, self.host) if k]
+        chosen = self.keys().names()
         if len(chosen) != len(set(chosen)):
             raise ValueError("secret.keys must name distinct data keys")
         return self
