@@ -25,10 +25,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m tests.demo
+	$(BIN)/python -m support.demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests support bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,7 +42,7 @@ run: $(STAMP)
 	$(BIN)/external-identity --log-level INFO run --liveness http://127.0.0.1:8080/healthz
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m bench
 
 chart-crds:
 	bash tools/sync-chart-crds.sh

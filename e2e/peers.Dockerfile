@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Test peers for the kind e2e suite: the project's Phase-protocol server and moto STS,
-# started by `python -m tests.peers.serve`. Not a product image.
+# started by `python -m support.peers.serve`. Not a product image.
 # Build from the repository root: docker build -f e2e/peers.Dockerfile -t external-identity-peers:e2e .
 FROM python:3.11-slim
 
@@ -20,9 +20,9 @@ COPY operator/ ./operator/
 RUN pip install --no-cache-dir --no-deps -r requirements.lock \
     && pip install --no-cache-dir ".[test]"
 
-COPY tests/__init__.py ./tests/__init__.py
-COPY tests/peers/ ./tests/peers/
+COPY support/__init__.py ./support/__init__.py
+COPY support/peers/ ./support/peers/
 
 USER 10001:10001
 EXPOSE 8000 5000
-ENTRYPOINT ["python", "-m", "tests.peers.serve"]
+ENTRYPOINT ["python", "-m", "support.peers.serve"]

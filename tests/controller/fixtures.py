@@ -6,12 +6,11 @@ import os
 from collections.abc import Callable, Iterator
 
 import pytest
-
-from tests.kube.server import KubeAPI
-from tests.peers.phase_model import ServiceAccount
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
-from tests.peers.support import aws_account
+from support.kube.server import KubeAPI
+from support.peers.helpers import aws_account
+from support.peers.phase_model import ServiceAccount
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 from .harness import Cluster, OperatorProcess
 

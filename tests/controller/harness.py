@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
-
-from tests.kube.server import KubeAPI
-from tests.kube.server import wait_for as poll
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
+from support.kube.server import KubeAPI
+from support.kube.server import wait_for as poll
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 T = TypeVar("T")
 

@@ -6,8 +6,7 @@ import os
 from collections.abc import Callable
 
 import pytest
-
-from tests.peers.entra_peer import EntraPeer
+from support.peers.entra_peer import EntraPeer
 
 from .harness import Cluster, OperatorProcess, wait_for
 

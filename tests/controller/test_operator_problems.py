@@ -10,9 +10,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Secret
-
-from tests.peers.phase_model import ServiceAccount
-from tests.peers.support import aws_account
+from support.peers.helpers import aws_account
+from support.peers.phase_model import ServiceAccount
 
 from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, wait_for
 

@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-
-from tests.peers.phase_model import ServiceAccount
+from support.peers.phase_model import ServiceAccount
 
 from .harness import NAMESPACE, Cluster, OperatorProcess, wait_for
 

@@ -9,10 +9,10 @@ import sys
 from dataclasses import dataclass
 
 import pytest
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 from external_identity.cli import main
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
 
 
 def aws_exchange(server: PhaseServer, sts: StsPeer, account_id: str) -> list[str]:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import pytest
-
-from tests.peers.phase_model import ServiceAccount
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
-from tests.peers.support import aws_account
+from support.peers.helpers import aws_account
+from support.peers.phase_model import ServiceAccount
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 STATIC_AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 

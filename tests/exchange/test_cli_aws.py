@@ -7,11 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from tests.peers.phase_model import ServiceAccount
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
-from tests.peers.support import aws_account
+from support.peers.helpers import aws_account
+from support.peers.phase_model import ServiceAccount
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 from .cli import CliResult, aws_exchange, run_cli, run_cli_process
 from .conftest import drop_static_aws_credentials

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from tests.peers.entra_peer import EntraPeer
-from tests.peers.phase_model import ServiceAccount
-from tests.peers.phase_server import PhaseServer
+from support.peers.entra_peer import EntraPeer
+from support.peers.phase_model import ServiceAccount
+from support.peers.phase_server import PhaseServer
 
 from .cli import CliResult, run_cli, run_cli_process
 

@@ -6,10 +6,9 @@ import json
 import socket
 
 import pytest
-
-from tests.peers.phase_model import ServiceAccount
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
+from support.peers.phase_model import ServiceAccount
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 from .cli import CliResult, run_cli
 

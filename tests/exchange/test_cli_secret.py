@@ -7,11 +7,10 @@ import json
 
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Secret
-
-from tests.kube.server import KubeAPI
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
-from tests.peers.support import aws_account
+from support.kube.server import KubeAPI
+from support.peers.helpers import aws_account
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 from .cli import CliResult, aws_exchange, run_cli_process
 

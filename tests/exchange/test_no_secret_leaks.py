@@ -10,11 +10,10 @@ import base64
 import json
 
 import pytest
-
-from tests.peers.entra_peer import EntraPeer
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
-from tests.peers.support import aws_account
+from support.peers.entra_peer import EntraPeer
+from support.peers.helpers import aws_account
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 from .cli import aws_exchange, run_cli_process
 

@@ -9,8 +9,7 @@ import jwt
 import pytest
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
-
-from .fixtures import KubeAPI
+from support.kube.fixtures import KubeAPI
 
 GROUP, VERSION = "externalidentity.dev", "v1alpha1"
 BINDINGS = f"{GROUP}/{VERSION}/serviceaccountbindings"

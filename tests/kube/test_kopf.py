@@ -9,10 +9,10 @@ from typing import Any
 
 import kubernetes
 import pytest
+import support.kube
+from support.kube.fixtures import KubeAPI, pointing_at
 
-from .fixtures import KubeAPI, pointing_at
-
-OPERATOR = Path(__file__).with_name("selftest_operator.py")
+OPERATOR = Path(support.kube.__file__).with_name("selftest_operator.py")
 BINDINGS = "externalidentity.dev/v1alpha1/serviceaccountbindings"
 FINALIZER = "selftest.externalidentity.dev/cleanup"
 

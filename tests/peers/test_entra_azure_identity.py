@@ -12,8 +12,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientSecretCredential, WorkloadIdentityCredential
 from azure.identity.aio import ClientSecretCredential as AsyncClientSecretCredential
 from azure.identity.aio import WorkloadIdentityCredential as AsyncWorkloadIdentityCredential
-
-from .entra_peer import EntraPeer
+from support.peers.entra_peer import EntraPeer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -9,9 +9,8 @@ import httpx
 import jwt
 import pytest
 from jwt import PyJWKClient
-
-from .entra_peer import JWT_BEARER, EntraConfig, EntraPeer
-from .entra_tokens import TokenVersion
+from support.peers.entra_peer import JWT_BEARER, EntraConfig, EntraPeer
+from support.peers.entra_tokens import TokenVersion
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

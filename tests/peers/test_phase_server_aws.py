@@ -8,11 +8,10 @@ import json
 import re
 
 import pytest
-
-from .phase_server import PhaseServer
-from .proofs import aws_iam_payload, sign_get_caller_identity
-from .sts_peer import StsPeer
-from .support import aws_account, post, signed_payload
+from support.peers.helpers import aws_account, post, signed_payload
+from support.peers.phase_server import PhaseServer
+from support.peers.proofs import aws_iam_payload, sign_get_caller_identity
+from support.peers.sts_peer import StsPeer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 from azure.identity.aio import WorkloadIdentityCredential
-
-from .entra_peer import EntraPeer
-from .phase_model import AzureEntraIdentity, ServiceAccount
-from .phase_server import PhaseServer
-from .proofs import azure_entra_payload
-from .support import post
+from support.peers.entra_peer import EntraPeer
+from support.peers.helpers import post
+from support.peers.phase_model import AzureEntraIdentity, ServiceAccount
+from support.peers.phase_server import PhaseServer
+from support.peers.proofs import azure_entra_payload
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

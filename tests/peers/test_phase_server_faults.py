@@ -8,10 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-
-from .phase_server import PhaseServer
-from .sts_peer import StsPeer
-from .support import aws_account, post, signed_payload
+from support.peers.helpers import aws_account, post, signed_payload
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

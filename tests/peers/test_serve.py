@@ -1,4 +1,4 @@
-"""``python -m tests.peers.serve`` as the kind e2e suite runs it, but on loopback.
+"""``python -m support.peers.serve`` as the kind e2e suite runs it, but on loopback.
 
 Starts the standalone peers in a subprocess on 127.0.0.1 with free ports, reads the
 contract they write, performs a real signed AWS IAM exchange with the contract's
@@ -24,9 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from botocore.credentials import Credentials
-
-from .phase_server import CONSOLE_PATHS, VERIFY_PATH
-from .proofs import aws_iam_payload, sign_get_caller_identity
+from support.peers.phase_server import CONSOLE_PATHS, VERIFY_PATH
+from support.peers.proofs import aws_iam_payload, sign_get_caller_identity
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = "127.0.0.1"
@@ -79,7 +78,7 @@ def peers(tmp_path: Path) -> Iterator[Peers]:
     command = [
         sys.executable,
         "-m",
-        "tests.peers.serve",
+        "support.peers.serve",
         f"--bind={LOOPBACK}",
         f"--phase-port={phase_port}",
         f"--sts-port={sts_port}",
@@ -175,7 +174,7 @@ def test_contract_exchange_verify_and_clean_shutdown(peers: Peers, loopback_only
 
 def test_bad_arguments_exit_2() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.peers.serve", "--default-ttl=200", "--max-ttl=100"],
+        [sys.executable, "-m", "support.peers.serve", "--default-ttl=200", "--max-ttl=100"],
         cwd=REPO_ROOT,
         env=_child_env(),
         capture_output=True,

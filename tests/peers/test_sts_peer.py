@@ -9,9 +9,8 @@ import boto3
 import httpx
 import pytest
 from botocore.credentials import Credentials
-
-from .proofs import sign_get_caller_identity
-from .sts_peer import AwsCredentials, StsPeer
+from support.peers.proofs import sign_get_caller_identity
+from support.peers.sts_peer import AwsCredentials, StsPeer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -6,9 +6,9 @@
 from __future__ import annotations
 
 import pytest
+from support.kube.fixtures import KubeAPI
 
 from external_identity.secretwriter import OwnerReference, SecretTarget, SecretWriter
-from tests.kube.fixtures import KubeAPI
 
 from .samples import NAMESPACE
 

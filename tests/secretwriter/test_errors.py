@@ -8,10 +8,10 @@ import traceback
 
 import kubernetes
 import pytest
+from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import SecretWriteError
 from external_identity.secretwriter import NamespaceTerminating, SecretTarget, SecretWriter
-from tests.kube.fixtures import KubeAPI
 
 from .samples import BEARER, TOKEN, issued
 

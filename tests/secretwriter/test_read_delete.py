@@ -6,11 +6,11 @@ import dataclasses
 from datetime import UTC, datetime
 
 import pytest
+from support.kube.emulator import KubeEmulator
+from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import SecretConflict
 from external_identity.secretwriter import SecretKeys, SecretTarget, SecretWriter
-from tests.kube.emulator import KubeEmulator
-from tests.kube.fixtures import KubeAPI
 
 from .samples import SECRETS, b64, issued
 

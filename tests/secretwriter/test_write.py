@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 import pytest
+from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import ConfigurationError, SecretConflict
 from external_identity.secretwriter import (
@@ -16,7 +17,6 @@ from external_identity.secretwriter import (
     SecretWriter,
     data_checksum,
 )
-from tests.kube.fixtures import KubeAPI
 
 from .samples import BEARER, SECRETS, TOKEN, b64, issued
 

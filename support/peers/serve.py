@@ -2,7 +2,7 @@
 
 The kind e2e suite runs this in a pod (``e2e/peers.Dockerfile``, ``e2e/manifests/peers.yaml``)::
 
-    python -m tests.peers.serve --bind 0.0.0.0 --phase-port 8000 --sts-port 5000 \\
+    python -m support.peers.serve --bind 0.0.0.0 --phase-port 8000 --sts-port 5000 \\
         --sts-public-endpoint http://sts.e2e-peers.svc.cluster.local:5000 \\
         --service-account-id 6a1c6d6e-... --default-ttl 60 --max-ttl 120 \\
         --contract /var/run/peers/contract.json
@@ -57,7 +57,7 @@ from .sts_peer import StsPeer
 
 __all__ = ["build_contract", "main", "parse_args"]
 
-log = logging.getLogger("tests.peers.serve")
+log = logging.getLogger("support.peers.serve")
 
 
 def _port(text: str) -> int:
@@ -91,7 +91,7 @@ def _endpoint(text: str) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.peers.serve",
+        prog="python -m support.peers.serve",
         description="Run the Phase-protocol peer and the moto STS peer (kind e2e suite).",
     )
     parser.add_argument("--bind", default="127.0.0.1", help="address both peers listen on")

@@ -67,7 +67,7 @@ class PhaseServer:
     """The running peer. ``base_url`` is the host; pick the path form per test.
 
     It listens on a free loopback port unless ``host``/``port`` say otherwise (the
-    standalone peers, ``tests.peers.serve``).
+    standalone peers, ``support.peers.serve``).
     """
 
     def __init__(

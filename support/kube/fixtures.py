@@ -1,6 +1,6 @@
 """Pytest fixtures: a Kubernetes API on loopback, and the real operator (kopf) against it.
 
-Load with ``pytest_plugins = ["tests.kube.fixtures"]``.
+Load with ``pytest_plugins = ["support.kube.fixtures"]``.
 
 ============  =========  ===================================================================
 fixture       scope      yields

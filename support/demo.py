@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 from kubernetes.client.exceptions import ApiException
-
 from tests.controller.harness import OperatorProcess
-from tests.kube.server import KubeAPI
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
+
+from support.kube.server import KubeAPI
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "demo"
 REFRESHES_TO_SHOW = 2

@@ -66,7 +66,7 @@ class StsPeer:
     """A running moto server acting as AWS STS at ``endpoint``.
 
     It listens on a free loopback port unless ``host``/``port`` say otherwise (the
-    standalone peers, ``tests.peers.serve``); ``endpoint`` is always the URL this
+    standalone peers, ``support.peers.serve``); ``endpoint`` is always the URL this
     process reaches it at (loopback for a wildcard bind).
     """
 

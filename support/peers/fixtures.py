@@ -1,4 +1,4 @@
-"""Pytest fixtures for the three peers. Load with ``pytest_plugins = ["tests.peers.fixtures"]``.
+"""Pytest fixtures for the three peers. Load with ``pytest_plugins = ["support.peers.fixtures"]``.
 
 Servers start once per session; the function-scoped fixtures reset their
 configuration and records around every test.

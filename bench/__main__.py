@@ -24,8 +24,8 @@ without KMock's per-request reaction matching (:class:`BenchEmulator`) and the P
 its connections to moto (:func:`pooled_sts_calls`); ``--stock-emulator`` / ``--stock-peers``
 measure with the servers exactly as the tests run them.
 
-    .venv/bin/python -m tests.bench --sizes 10,200,1000 --ttl 3600 --refresh-ttl 30
-    .venv/bin/python -m tests.bench --sizes 10,100 --operator-arg=--max-concurrent-exchanges=4
+    .venv/bin/python -m bench --sizes 10,200,1000 --ttl 3600 --refresh-ttl 30
+    .venv/bin/python -m bench --sizes 10,100 --operator-arg=--max-concurrent-exchanges=4
 """
 
 from __future__ import annotations
@@ -50,14 +50,13 @@ import aiohttp.web
 import attrs
 import httpx
 import kmock
-
+from support.kube.emulator import KubeEmulator
+from support.kube.server import KubeAPI, build_emulator
+from support.peers.phase_model import IssuedToken
+from support.peers.phase_server import PhaseServer
+from support.peers.sts_peer import StsPeer
 from tests.controller.harness import OperatorProcess
 from tests.kube import server as kube_server
-from tests.kube.emulator import KubeEmulator
-from tests.kube.server import KubeAPI, build_emulator
-from tests.peers.phase_model import IssuedToken
-from tests.peers.phase_server import PhaseServer
-from tests.peers.sts_peer import StsPeer
 
 T = TypeVar("T")
 
@@ -727,7 +726,7 @@ def report(results: Sequence[Figures], options: Options) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.bench", description=(__doc__ or "").split("\n")[0]
+        prog="python -m bench", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument(
         "--sizes", default="10,200,1000",

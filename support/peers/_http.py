@@ -1,6 +1,6 @@
 """A small threaded HTTP(S) server for the test peers, on 127.0.0.1 unless told otherwise.
 
-Tests always use the default: loopback, a free port. ``python -m tests.peers.serve``
+Tests always use the default: loopback, a free port. ``python -m support.peers.serve``
 (the kind e2e peers) passes a bind address and fixed ports.
 
 The standard library's ``ThreadingHTTPServer`` handles each connection in its
@@ -56,7 +56,7 @@ class _Server(ThreadingHTTPServer):
 class LoopbackServer:
     """Runs one request handler class in a thread: by default on a free loopback port.
 
-    ``host`` and ``port`` are for the standalone peers (``tests.peers.serve``); tests
+    ``host`` and ``port`` are for the standalone peers (``support.peers.serve``); tests
     keep the defaults.
     """
 
