@@ -73,8 +73,27 @@ def test_default_command_line(render: Renderer) -> None:
         "--log-level=INFO",
         "--log-format=json",
         "--refresh-percent=67",
+        "--min-remaining-seconds=10",
         "--max-concurrent-exchanges=16",
     ]
+
+
+def test_refresh_settings_follow_their_values(render: Renderer) -> None:
+    args = render({"operator": {"refreshPercent": 43, "minRemainingSeconds": 123}}).args
+    assert [arg for arg in args if arg.startswith(("--refresh-percent", "--min-remaining"))] == [
+        "--refresh-percent=43",
+        "--min-remaining-seconds=123",
+    ]
+
+
+def test_a_zero_safety_margin_is_passed_not_dropped(render: Renderer) -> None:
+    assert "--min-remaining-seconds=0" in render({"operator": {"minRemainingSeconds": 0}}).args
+
+
+def test_the_old_safety_margin_flag_is_gone(render: Renderer) -> None:
+    for variant in VARIANTS:
+        args = render(variant=variant).args
+        assert not [arg for arg in args if arg.startswith("--safety-margin")], variant
 
 
 def test_the_image_defaults_to_the_app_version(render: Renderer) -> None:
@@ -153,12 +172,13 @@ def test_customised_values_reach_the_pod(render: Renderer) -> None:
     assert pod["metadata"]["labels"]["example.com/tier"] == "platform"
     env = {e["name"]: e.get("value") for e in manifests.container["env"]}
     assert env["HTTPS_PROXY"] == "http://proxy.example.com:3128"
-    assert manifests.args[-5:] == [
+    assert manifests.args[-6:] == [
         "--log-level=DEBUG",
         "--log-format=plain",
         "--refresh-percent=50",
+        "--min-remaining-seconds=30",
         "--max-concurrent-exchanges=32",
-        "--safety-margin=30",
+        "--backoff-cap=120",
     ]
     assert manifests.deployment["metadata"]["name"] == "eio"
 

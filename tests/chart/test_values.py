@@ -62,6 +62,18 @@ BAD_VALUES = {
         {"operator": {"refreshPercent": 100}},
         "/operator/refreshPercent",
     ),
+    "min remaining seconds above an hour": (
+        {"operator": {"minRemainingSeconds": 3601}},
+        "/operator/minRemainingSeconds",
+    ),
+    "negative min remaining seconds": (
+        {"operator": {"minRemainingSeconds": -1}},
+        "/operator/minRemainingSeconds",
+    ),
+    "min remaining seconds not an integer": (
+        {"operator": {"minRemainingSeconds": "10s"}},
+        "/operator/minRemainingSeconds",
+    ),
     "bad watch namespace": ({"watchNamespaces": ["Not_A_Namespace"]}, "/watchNamespaces/0"),
     "bad pull policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ BINDING_SPEC_FIELDS = {
     "serviceAccountName",
     "secret",
 }
-IDENTITY_STATUS_FIELDS = {"conditions", "observedGeneration", "bindings"}
+IDENTITY_STATUS_FIELDS = {"conditions", "observedGeneration", "bindings", "principal"}
 BINDING_STATUS_FIELDS = {
     "conditions",
     "observedGeneration",
@@ -113,6 +114,8 @@ def test_both_kinds_share_categories_that_shadow_no_resource_name(
     ("kind", "column", "json_path", "column_type", "priority"),
     [
         ("ExternalIdentity", "Provider", ".spec.provider", "string", 0),
+        ("ExternalIdentity", "Principal", ".status.principal", "string", 1),
+        ("ExternalIdentity", "Bindings", ".status.bindings", "integer", 0),
         ("ExternalIdentity", "Ready", READY, "string", 0),
         ("ExternalIdentity", "Reason", REASON, "string", 1),
         ("ExternalIdentity", "Age", ".metadata.creationTimestamp", "date", 0),
@@ -133,6 +136,83 @@ def test_printer_column_shows_the_expected_field(
     assert columns[column]["jsonPath"] == json_path
     assert columns[column]["type"] == column_type
     assert columns[column].get("priority", 0) == priority
+
+
+@pytest.mark.parametrize(
+    ("kind", "names"),
+    [
+        ("ExternalIdentity", ["Provider", "Principal", "Bindings", "Ready", "Reason", "Age"]),
+        (
+            "ServiceAccountBinding",
+            ["Identity", "Secret", "Ready", "Reason", "Expires", "Principal", "Age"],
+        ),
+    ],
+)
+def test_printer_columns_come_in_a_sensible_order(
+    crds: dict[str, Crd], kind: str, names: list[str]
+) -> None:
+    columns = crds[kind].version()["additionalPrinterColumns"]
+    assert [column["name"] for column in columns] == names
+
+
+def test_identity_status_counts_bindings_and_names_the_principal(identity_crd: Crd) -> None:
+    status = _properties(identity_crd, "status")
+    bindings = status["bindings"]
+    assert isinstance(bindings, dict)
+    assert (bindings["type"], bindings["minimum"]) == ("integer", 0)
+    assert "ServiceAccountBindings that reference this identity" in bindings["description"]
+    principal = status["principal"]
+    assert isinstance(principal, dict)
+    assert (principal["type"], principal["maxLength"]) == ("string", 2048)
+    assert "what to trust in Phase" in principal["description"]
+
+
+def _node(crd: Crd, *path: str) -> dict[str, Any]:
+    node: dict[str, Any] = dict(crd.schema())
+    for part in path:
+        node = dict(node["properties"][part])
+    return node
+
+
+@pytest.mark.parametrize(
+    ("path", "flag", "chart_value"),
+    [
+        ((), "--refresh-percent", "operator.refreshPercent"),
+        (("refreshAtPercent",), "--refresh-percent", "operator.refreshPercent"),
+        (("minRemainingSeconds",), "--min-remaining-seconds", "operator.minRemainingSeconds"),
+    ],
+    ids=["refreshPolicy", "refreshAtPercent", "minRemainingSeconds"],
+)
+def test_refresh_policy_has_no_default_and_names_the_operator_setting_it_overrides(
+    binding_crd: Crd, path: tuple[str, ...], flag: str, chart_value: str
+) -> None:
+    # A default here would always override the operator's flags.
+    node = _node(binding_crd, "spec", "refreshPolicy", *path)
+    assert "default" not in node
+    description = " ".join(node["description"].split())
+    assert flag in description
+    if path:
+        assert chart_value in description
+        assert "overrides" in description
+
+
+def test_refresh_policy_bounds_are_those_of_the_operator_flags(binding_crd: Crd) -> None:
+    percent = _node(binding_crd, "spec", "refreshPolicy", "refreshAtPercent")
+    margin = _node(binding_crd, "spec", "refreshPolicy", "minRemainingSeconds")
+    assert (percent["type"], percent["minimum"], percent["maximum"]) == ("integer", 10, 95)
+    assert (margin["type"], margin["minimum"], margin["maximum"]) == ("integer", 0, 3600)
+
+
+def test_credentials_source_says_per_workload_identity_is_not_supported_yet(
+    identity_crd: Crd,
+) -> None:
+    source = _node(identity_crd, "spec", "credentials", "source")
+    assert source["enum"] == ["Operator", "ServiceAccount"]
+    assert source["default"] == "Operator"
+    description = " ".join(source["description"].split())
+    assert "not supported by this operator version" in description
+    assert "Ready=False" in description
+    assert "CredentialsUnavailable" in description
 
 
 def test_identity_spec_has_exactly_the_api_contract_fields(identity_crd: Crd) -> None:

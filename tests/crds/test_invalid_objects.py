@@ -95,6 +95,21 @@ INVALID_IDENTITIES = [
         "status.ready: unknown field",
     ),
     (
+        "negative binding count",
+        with_field(identity(), "status.bindings", -1),
+        "status.bindings",
+    ),
+    (
+        "binding count as a string",
+        with_field(identity(), "status.bindings", "3"),
+        "status.bindings",
+    ),
+    (
+        "principal above 2048 characters",
+        with_field(identity(), "status.principal", "a" * 2049),
+        "status.principal",
+    ),
+    (
         "wrong version",
         with_field(identity(), "apiVersion", "externalidentity.dev/v1"),
         "apiVersion",
@@ -168,6 +183,11 @@ INVALID_BINDINGS = [
         "refresh at 99 percent",
         binding(refreshPolicy={"refreshAtPercent": 99}),
         "spec.refreshPolicy.refreshAtPercent",
+    ),
+    (
+        "negative margin",
+        binding(refreshPolicy={"minRemainingSeconds": -1}),
+        "spec.refreshPolicy.minRemainingSeconds",
     ),
     (
         "margin above an hour",
@@ -253,7 +273,12 @@ def test_minimal_objects_used_above_are_themselves_valid(
 
 
 def test_fully_populated_statuses_are_accepted(identity_crd: Crd, binding_crd: Crd) -> None:
-    eid_status = {"observedGeneration": 2, "bindings": 3, "conditions": [condition()]}
+    eid_status = {
+        "observedGeneration": 2,
+        "bindings": 3,
+        "principal": "arn:aws:sts::123456789012:assumed-role/operator/botocore-session-1",
+        "conditions": [condition()],
+    }
     assert validate(identity_crd, with_field(identity(), "status", eid_status)) == []
     sab_status = {
         "observedGeneration": 2,

@@ -41,11 +41,25 @@ def test_azure_resource_defaults_to_azure_management(identity_crd: Crd) -> None:
     assert "aws" not in apply_defaults(identity_crd, obj)["spec"]
 
 
-def test_binding_defaults_refresh_policy_and_token_key_but_not_ttl(binding_crd: Crd) -> None:
+def test_binding_defaults_the_token_key_but_not_ttl_nor_refresh_policy(binding_crd: Crd) -> None:
     spec = apply_defaults(binding_crd, binding())["spec"]
-    assert spec["refreshPolicy"] == {"refreshAtPercent": 67, "minRemainingSeconds": 10}
     assert spec["secret"]["keys"] == {"token": "token"}
     assert "ttl" not in spec  # absent means the identity's defaultTTL
+    # Absent means the operator's --refresh-percent and --min-remaining-seconds apply;
+    # a schema default would always win over them.
+    assert "refreshPolicy" not in spec
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{}, {"refreshAtPercent": 50}, {"minRemainingSeconds": 0}],
+    ids=["empty", "percent only", "margin only"],
+)
+def test_a_partial_refresh_policy_gets_no_defaults(
+    binding_crd: Crd, policy: dict[str, int]
+) -> None:
+    spec = apply_defaults(binding_crd, binding(refreshPolicy=policy))["spec"]
+    assert spec["refreshPolicy"] == policy  # the unset field is left to the operator
 
 
 def test_explicit_null_takes_the_default_and_other_nulls_are_dropped(identity_crd: Crd) -> None:

@@ -79,6 +79,7 @@ app.kubernetes.io/part-of: external-identity-operator
 - --log-level={{ .Values.operator.logLevel | upper }}
 - --log-format={{ .Values.operator.logFormat }}
 - --refresh-percent={{ .Values.operator.refreshPercent }}
+- --min-remaining-seconds={{ .Values.operator.minRemainingSeconds }}
 - --max-concurrent-exchanges={{ .Values.operator.maxConcurrentExchanges }}
 {{- range .Values.operator.extraArgs }}
 - {{ . | quote }}
