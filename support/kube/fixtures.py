@@ -23,6 +23,10 @@ run_operator  function   ``run_operator(paths=..., modules=..., args=...)``: a c
 The server runs in a thread with its own event loop, so the blocking ``kubernetes`` client
 works from sync tests, from async tests, and from kopf's thread alike. Read the store through
 :class:`~.server.KubeAPI` (``get``, ``versions``, ``select``), which hops onto that loop.
+
+To test a control plane restart, ``with kube_api.outage(): ...`` (or ``kube_api.go_down()`` /
+``kube_api.come_back()``) refuses connections and resets open ones for the block, then serves
+the same objects on the same URL again.
 """
 
 from __future__ import annotations

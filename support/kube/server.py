@@ -3,6 +3,10 @@
 The server runs on a private event loop in a daemon thread, so the blocking ``kubernetes``
 client works from sync tests, from async tests and from kopf's thread alike. The store is not
 thread-safe: :class:`KubeAPI` hops onto the server's loop for every read or change.
+
+:meth:`KubeAPI.outage` (or :meth:`KubeAPI.go_down` and :meth:`KubeAPI.come_back`) makes the
+API unreachable for a while and brings it back on the same address with the same objects, as
+a control plane restart looks to its clients.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import importlib.resources
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +29,7 @@ import yaml
 
 from .apimachinery import ApiCall
 from .emulator import KubeEmulator
+from .listening import Listener
 
 __all__ = ["CRD_DIR", "FALLBACK_CRDS", "KOPF_PEERING_CRDS", "KubeAPI", "RbacRule",
            "build_emulator", "load_crds", "wait_for"]
@@ -115,6 +120,7 @@ class _ServerThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self.emulator: KubeEmulator | None = None
+        self.listener: Listener | None = None
         self.url = ""
         self.errors: list[Exception] = []
 
@@ -139,6 +145,7 @@ class _ServerThread:
         emulator = self._factory()
         async with emulator, kmock.Server(emulator) as server:
             self.emulator = emulator
+            self.listener = Listener(server.server)
             self.url = str(server.url).rstrip("/")
             self._ready.set()
             await self._stopping.wait()
@@ -155,6 +162,11 @@ class _ServerThread:
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
+    def run(self, function: Callable[[], Coroutine[Any, Any, T]], *, timeout: float = 30) -> T:
+        """Await ``function()`` on the server's loop."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(function(), self._loop).result(timeout)
+
     def stop(self) -> None:
         if self._loop is not None and self._stopping is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stopping.set)
@@ -165,8 +177,9 @@ class KubeAPI:
     """A running emulator: where it is, clients for it, and views into what it holds and saw."""
 
     def __init__(self, server: _ServerThread, kubeconfig_path: Path) -> None:
-        assert server.emulator is not None
+        assert server.emulator is not None and server.listener is not None
         self._server = server
+        self._listener = server.listener
         self._clients: list[kubernetes.client.ApiClient] = []
         self.emulator: KubeEmulator = server.emulator
         self.url: str = server.url
@@ -227,6 +240,53 @@ class KubeAPI:
 
     def coordination_v1(self) -> kubernetes.client.CoordinationV1Api:
         return kubernetes.client.CoordinationV1Api(self.api_client())
+
+    # --- outages ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """Unreachable inside the block, serving again after it (even if the block raised).
+
+        ``go_down()`` on entry, ``come_back()`` on exit: see both.
+        """
+        self.go_down()
+        try:
+            yield
+        finally:
+            self.come_back()
+
+    def go_down(self) -> None:
+        """Stop answering, as an API server whose process died. Does nothing if already down.
+
+        The port refuses new connections and every open one (requests in flight, watch
+        streams) is reset; this returns once no connection is left. Nothing stored is lost,
+        and this object's own methods (``get``, ``create``, ``patch_object``...) still work,
+        so a test can change objects while clients cannot see them.
+        """
+        self._server.run(self._listener.drop)
+
+    def come_back(self, *, timeout: float = 10.0) -> None:
+        """Listen again on the same host and port; return once connections are accepted.
+
+        Same URL, same kubeconfig. Objects, resourceVersions and their history are as they
+        were, so clients reconnect and watches resume from the last resourceVersion they saw.
+        Does nothing if already serving. From another thread, wait for :attr:`serving`.
+        """
+
+        async def restore() -> None:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._listener.restore()
+            except TimeoutError as error:
+                where = f"{self._listener.host}:{self._listener.port}"
+                raise RuntimeError(f"could not listen on {where} again in {timeout} s") from error
+
+        self._server.run(restore, timeout=timeout + 5)
+
+    @property
+    def serving(self) -> bool:
+        """Whether the port accepts connections (False from ``go_down`` to ``come_back``)."""
+        return self.call(lambda: self._listener.listening)
 
     # --- the store ------------------------------------------------------------------------
 
