@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 
 from . import __version__
+from .controller.settings import OperatorSettings
 from .errors import (
     ConfigurationError,
     CredentialsUnavailable,
@@ -138,12 +139,18 @@ def _add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     parser.add_argument(
         "--region",
-        help="AWS only: signing region (default: the AWS config's region, else us-east-1)",
+        help="AWS only: without --sts-endpoint, sign for that region's endpoint "
+        "https://sts.REGION.amazonaws.com (us-east-1 too; .com.cn in China); with an "
+        "--sts-endpoint whose host names no region (a private DNS name), the signing region. "
+        "The pod's AWS_REGION never picks the endpoint",
     )
     parser.add_argument(
         "--sts-endpoint", metavar="URL",
-        help="AWS only: STS endpoint to sign for (default: follows --region: "
-        "us-east-1 → https://sts.amazonaws.com, else https://sts.REGION.amazonaws.com)",
+        help="AWS only: the STS endpoint the token service's external identity is configured "
+        "with; the signing region is read from its host (sts.REGION.amazonaws.com, "
+        "sts-fips.…, …amazonaws.com.cn, sts.REGION.api.aws, VPC endpoints) and wins over "
+        "--region (default: https://sts.REGION.amazonaws.com with --region, else the global "
+        "https://sts.amazonaws.com, signed as us-east-1)",
     )
     parser.add_argument("--ca-bundle", metavar="PEM", help="extra CA bundle for the token service")
     parser.add_argument(
@@ -177,11 +184,21 @@ def _exchange(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fraction_percent(value: str) -> float:
+def _percent(value: str) -> int:
     number = _positive_int(value)
     if not 10 <= number <= 95:
         raise argparse.ArgumentTypeError(f"{value!r} must be between 10 and 95")
-    return number / 100
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must not be negative")
+    return number
 
 
 def _add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -230,29 +247,36 @@ def _add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "--metrics-port", type=_positive_int, metavar="PORT",
         help="serve Prometheus metrics on this port (default: off)",
     )
+    defaults = OperatorSettings()
     parser.add_argument(
-        "--refresh-percent", type=_fraction_percent, default=2 / 3, dest="refresh_fraction",
-        metavar="PERCENT",
-        help="refresh tokens at this percentage of their granted TTL (default: 67)",
+        "--refresh-percent", type=_percent, default=defaults.refresh_percent, metavar="PERCENT",
+        help="refresh tokens once this percentage of their granted TTL has passed, unless a "
+        "binding sets spec.refreshPolicy.refreshAtPercent (default: %(default)s)",
     )
     parser.add_argument(
-        "--safety-margin", type=_positive_float, default=10.0, metavar="SECONDS",
-        help="never refresh later than this before expiry (default: %(default)s)",
+        "--min-remaining-seconds", type=_non_negative_float,
+        default=defaults.min_remaining_seconds, metavar="SECONDS",
+        help="never refresh later than this before expiry, unless a binding sets "
+        "spec.refreshPolicy.minRemainingSeconds (default: %(default)s)",
     )
     parser.add_argument(
-        "--max-concurrent-exchanges", type=_positive_int, default=16, metavar="N",
+        "--max-concurrent-exchanges", type=_positive_int,
+        default=defaults.max_concurrent_exchanges, metavar="N",
         help="at most N exchanges in flight toward token services (default: %(default)s)",
     )
     parser.add_argument(
-        "--backoff-base", type=_positive_float, default=2.0, metavar="SECONDS",
+        "--backoff-base", type=_positive_float, default=defaults.backoff_base_seconds,
+        metavar="SECONDS",
         help="first retry delay after a transient failure (default: %(default)s)",
     )
     parser.add_argument(
-        "--backoff-cap", type=_positive_float, default=300.0, metavar="SECONDS",
+        "--backoff-cap", type=_positive_float, default=defaults.backoff_cap_seconds,
+        metavar="SECONDS",
         help="longest retry delay after transient failures (default: %(default)s)",
     )
     parser.add_argument(
-        "--permanent-retry", type=_positive_float, default=600.0, metavar="SECONDS",
+        "--permanent-retry", type=_positive_float, default=defaults.permanent_retry_seconds,
+        metavar="SECONDS",
         help="retry delay after the token service refuses a request (default: %(default)s)",
     )
     parser.set_defaults(handler=_run)
@@ -260,13 +284,12 @@ def _add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 def _run(args: argparse.Namespace) -> int:
     from .controller.running import RunOptions, run_operator
-    from .controller.settings import OperatorSettings
 
     try:
         settings = OperatorSettings(
             namespaces=tuple(args.namespaces),
-            refresh_fraction=args.refresh_fraction,
-            safety_margin_seconds=args.safety_margin,
+            refresh_percent=args.refresh_percent,
+            min_remaining_seconds=args.min_remaining_seconds,
             max_concurrent_exchanges=args.max_concurrent_exchanges,
             backoff_base_seconds=args.backoff_base,
             backoff_cap_seconds=args.backoff_cap,

@@ -1,15 +1,17 @@
 """The package's one exception tree.
 
     ExternalIdentityError
+    ├── Problem                     a controller check that failed: a condition reason + message
     ├── ConfigurationError          our own input is wrong (flags, spec fields)
     ├── CredentialsUnavailable      no usable cloud credentials (missing, expired, refused)
+    ├── StatusWriteError            a status subresource could not be written (API refused or down)
     ├── SecretWriteError            the Kubernetes Secret could not be written
     │   ├── SecretConflict          a Secret of that name exists and is not ours
     │   └── NamespaceTerminating    its namespace is being deleted (normal teardown)
     └── TokenServiceError           anything the token service said or failed to say
         ├── RequestRejected         permanent: retrying the same request will not help
         │   ├── InvalidRequest          400 malformed request / account
-        │   ├── EndpointMismatch        400 "STS endpoint mismatch"
+        │   ├── EndpointMismatch        400 "STS endpoint mismatch", names the expected endpoint
         │   ├── TTLTooLong              400 "Requested TTL ... exceeds maximum"
         │   ├── SignatureExpired        401 "Signature expired" (clock skew)
         │   ├── ProofRejected           401 STS or Entra JWT validation failed
@@ -18,7 +20,7 @@
         │   └── NotFound                404 service account or identity not found
         └── TransientError          retry with backoff
             ├── RateLimited             429, carries Retry-After
-            ├── Unavailable             5xx, timeouts, connection errors
+            ├── Unavailable             5xx (carries Retry-After when sent), timeouts, no connection
             └── MalformedResponse       200 without a usable `authentication` object
 
 Messages never contain secret material. Remote text is truncated and any
@@ -39,12 +41,14 @@ __all__ = [
     "MalformedResponse",
     "NamespaceTerminating",
     "NotFound",
+    "Problem",
     "ProofRejected",
     "RateLimited",
     "RequestRejected",
     "SecretConflict",
     "SecretWriteError",
     "SignatureExpired",
+    "StatusWriteError",
     "TTLTooLong",
     "TokenServiceError",
     "TransientError",
@@ -79,6 +83,53 @@ class ExternalIdentityError(Exception):
     reason: str = "Error"
     #: Whether retrying soon (with backoff) is likely to help.
     retryable: bool = False
+    #: Seconds the remote side asked us to wait before retrying (a floor), when it said.
+    retry_after: float | None = None
+    #: The cloud principal (AWS ARN, Azure object ID) the failed request proved, when known.
+    principal: str | None = None
+
+
+class Problem(ExternalIdentityError):
+    """A controller check that failed: a Ready-condition reason and a message for humans.
+
+    ``retryable`` problems are retried with capped backoff (``retry_cap`` tightens the cap);
+    the others slowly, until an input changes. ``revokes`` problems mean the binding may no
+    longer hold a token at all, so the Secret is deleted rather than kept until it expires.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        principal: str | None = None,
+        revokes: bool = False,
+        retry_cap: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.principal = principal
+        self.revokes = revokes
+        #: A tighter ceiling on backoff, for problems that clear by themselves quickly.
+        self.retry_cap = retry_cap
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.reason, self.message, self.retryable, self.retry_after, self.principal,
+                self.revokes, self.retry_cap)
+
+    def __repr__(self) -> str:
+        return f"Problem({self.reason!r}, {self.message!r})"
 
 
 class ConfigurationError(ExternalIdentityError):
@@ -87,6 +138,13 @@ class ConfigurationError(ExternalIdentityError):
 
 class CredentialsUnavailable(ExternalIdentityError):
     reason = "CredentialsUnavailable"
+    retryable = True
+
+
+class StatusWriteError(ExternalIdentityError):
+    """The API refused a status write, or could not be reached; the status is kept and retried."""
+
+    reason = "StatusWriteFailed"
     retryable = True
 
 
@@ -108,7 +166,11 @@ class NamespaceTerminating(SecretWriteError):
 
 
 class TokenServiceError(ExternalIdentityError):
-    """The token service refused or failed; carries its status and own message."""
+    """The token service refused or failed; carries its status and own message.
+
+    ``principal`` (inherited) is set by the client to the principal the refused
+    proof named, so a refusal says *who* was refused.
+    """
 
     reason = "ExchangeFailed"
     #: What the client was doing, e.g. "AWS IAM exchange" — for one-line messages.
@@ -117,8 +179,11 @@ class TokenServiceError(ExternalIdentityError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.server_message = redact(message)
         self.status = status
-        prefix = f"HTTP {status}: " if status is not None else ""
-        super().__init__(f"{self.check}: {prefix}{self.server_message}")
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        prefix = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{self.check}: {prefix}{self.server_message}"
 
 
 class RequestRejected(TokenServiceError):
@@ -131,7 +196,32 @@ class InvalidRequest(RequestRejected):
 
 
 class EndpointMismatch(RequestRejected):
+    """The request was signed for another STS endpoint than the identity is configured with.
+
+    ``expected_endpoint`` is the endpoint the token service said it expects (its
+    ``expectedEndpoint`` field, redacted and truncated), or None when it did not say.
+    """
+
     check = "STS endpoint does not match the identity's configured endpoint"
+
+    def __init__(
+        self, message: str, *, status: int | None = 400, expected_endpoint: str | None = None
+    ) -> None:
+        cleaned = " ".join((expected_endpoint or "").split())
+        self.expected_endpoint = redact(cleaned, limit=200) if cleaned else None
+        super().__init__(message, status=status)
+
+    def _describe(self) -> str:
+        described = super()._describe().rstrip(" .")
+        if self.expected_endpoint is None:
+            return (
+                f"{described}; set spec.aws.stsEndpoint (or --sts-endpoint) to the STS "
+                "endpoint the external identity is configured with"
+            )
+        return (
+            f"{described}; the token service expects {self.expected_endpoint}; "
+            "set spec.aws.stsEndpoint (or --sts-endpoint) to it"
+        )
 
 
 class TTLTooLong(RequestRejected):
@@ -159,8 +249,16 @@ class NotFound(RequestRejected):
 
 
 class TransientError(TokenServiceError):
+    """Worth retrying with backoff; ``retry_after`` is the server's wait, when it sent one."""
+
     reason = "ExchangeFailed"
     retryable = True
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
 
 
 class RateLimited(TransientError):
@@ -169,8 +267,7 @@ class RateLimited(TransientError):
     def __init__(
         self, message: str, *, status: int | None = 429, retry_after: float | None = None
     ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after = retry_after
+        super().__init__(message, status=status, retry_after=retry_after)
 
 
 class Unavailable(TransientError):

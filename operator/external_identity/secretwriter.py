@@ -58,9 +58,10 @@ __all__ = [
     "DEFAULT_CONFLICT_RETRIES",
     "EXPIRES_AT_ANNOTATION",
     "IDENTITY_ANNOTATION",
+    "ISSUED_AT_ANNOTATION",
+    "ISSUED_FOR_ANNOTATION",
     "MANAGED_BY_LABEL",
     "OWNER_ANNOTATION",
-    "REFRESHED_AT_ANNOTATION",
     "SECRET_KEY_PATTERN",
     "TTL_ANNOTATION",
     "NamespaceTerminating",
@@ -81,7 +82,10 @@ ANNOTATION_PREFIX = "externalidentity.dev/"
 OWNER_ANNOTATION = ANNOTATION_PREFIX + "owner"
 IDENTITY_ANNOTATION = ANNOTATION_PREFIX + "identity"
 EXPIRES_AT_ANNOTATION = ANNOTATION_PREFIX + "expires-at"
-REFRESHED_AT_ANNOTATION = ANNOTATION_PREFIX + "refreshed-at"
+ISSUED_FOR_ANNOTATION = ANNOTATION_PREFIX + "issued-for"
+ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "issued-at"
+#: Where releases before 0.2 recorded the issue time; read so an upgrade does not re-mint.
+_LEGACY_ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "refreshed-at"
 TTL_ANNOTATION = ANNOTATION_PREFIX + "ttl"
 CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "data-checksum"
 
@@ -124,8 +128,11 @@ class SecretTarget:
     name: str
     #: Who may write this Secret: the binding's uid for the controller, a fixed key for the CLI.
     owner_key: str
-    #: What minted the token (e.g. the ExternalIdentity's name), recorded for humans.
+    #: What minted the token (e.g. the ExternalIdentity's name).
     identity: str
+    #: A fingerprint of every setting the token was minted with ("" when not tracked), so a
+    #: restarted operator notices changes made while it was down.
+    issued_for: str = ""
     keys: SecretKeys = field(default_factory=SecretKeys)
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
@@ -141,10 +148,13 @@ class StoredToken:
     """What an earlier write left in the Secret, read back (restart-resume, drift detection)."""
 
     expires_at: datetime | None
-    refreshed_at: datetime | None
+    issued_at: datetime | None
     #: The data is exactly what was written: checksum matches, keys as configured, token set.
     data_intact: bool
     resource_version: str
+    #: The identity (name) that minted the token, and the fingerprint of its settings.
+    identity: str = ""
+    issued_for: str = ""
 
 
 def data_checksum(data: Mapping[str, str]) -> str:
@@ -261,13 +271,18 @@ class SecretWriter:
         data = {key: _text(value) for key, value in (current.data or {}).items()}
         return StoredToken(
             expires_at=parse_rfc3339(annotations.get(EXPIRES_AT_ANNOTATION, "")),
-            refreshed_at=parse_rfc3339(annotations.get(REFRESHED_AT_ANNOTATION, "")),
+            issued_at=parse_rfc3339(
+                annotations.get(ISSUED_AT_ANNOTATION)
+                or annotations.get(_LEGACY_ISSUED_AT_ANNOTATION, "")
+            ),
             data_intact=(
                 annotations.get(CHECKSUM_ANNOTATION) == data_checksum(data)
                 and sorted(data) == sorted(target.keys.names())
                 and _decodes_to_something(data.get(target.keys.token, ""))
             ),
             resource_version=metadata.resource_version or "",
+            identity=annotations.get(IDENTITY_ANNOTATION, ""),
+            issued_for=annotations.get(ISSUED_FOR_ANNOTATION, ""),
         )
 
     async def delete(self, target: SecretTarget) -> bool:
@@ -321,8 +336,13 @@ class SecretWriter:
             **target.annotations,
             OWNER_ANNOTATION: target.owner_key,
             IDENTITY_ANNOTATION: target.identity,
+            **(
+                {ISSUED_FOR_ANNOTATION: target.issued_for}
+                if target.issued_for
+                else {}
+            ),
             EXPIRES_AT_ANNOTATION: rfc3339(token.expires_at),
-            REFRESHED_AT_ANNOTATION: rfc3339(token.issued_at),
+            ISSUED_AT_ANNOTATION: rfc3339(token.issued_at),
             TTL_ANNOTATION: str(token.ttl),
             CHECKSUM_ANNOTATION: data_checksum(data),
         }

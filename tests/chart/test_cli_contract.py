@@ -58,10 +58,10 @@ def test_run_gets_the_refresh_settings_from_the_values(render: Renderer) -> None
     values = {"operator": {"refreshPercent": 43, "minRemainingSeconds": 123}}
     args = [arg for arg in render(values).args if not arg.startswith(LOG_FLAGS)]
     parsed = _parse(args)
-    assert parsed.refresh_fraction == pytest.approx(0.43)
+    assert parsed.refresh_percent == 43
     assert parsed.min_remaining_seconds == 123
     defaults = _parse([a for a in render().args if not a.startswith(LOG_FLAGS)])
-    assert defaults.refresh_fraction == pytest.approx(0.67)
+    assert defaults.refresh_percent == 67
     assert defaults.min_remaining_seconds == 10
 
 

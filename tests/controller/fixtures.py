@@ -47,3 +47,4 @@ def start_operator(operator_env: dict[str, str]) -> Iterator[Callable[..., Opera
     yield start
     for process in started:
         process.stop()
+        print(f"--- operator output ---\n{process.output}")  # shown only when a test fails

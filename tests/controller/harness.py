@@ -33,7 +33,7 @@ FAST_ARGS = (
     "2",
     "--permanent-retry",
     "3",
-    "--safety-margin",
+    "--min-remaining-seconds",
     "1",
 )
 

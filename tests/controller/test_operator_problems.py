@@ -162,7 +162,7 @@ def test_no_token_material_in_logs_events_or_status(
         "annotations": json.dumps(cluster.secret().metadata.annotations),
         "metrics": metrics,
     }
-    assert "Issued token" in surfaces["logs"], "the scan must see real operator logs"
+    assert "issued a token" in surfaces["logs"], "the scan must see real operator logs"
     assert 'external_identity_exchanges_total{outcome="TokenIssued",provider="aws-iam"}' in metrics
     assert 'outcome="ExchangeFailed"' in metrics
     for surface, text in surfaces.items():

@@ -31,7 +31,7 @@ async def test_reading_back_gives_the_times_written_and_intact_data(
     secret = kube_api.get(SECRETS, target.namespace, target.name)
     assert secret is not None and stored is not None
     assert stored.expires_at == datetime(2030, 1, 2, 3, 30, 5, tzinfo=UTC)
-    assert stored.refreshed_at == datetime(2030, 1, 2, 3, 0, 5, tzinfo=UTC)
+    assert stored.issued_at == datetime(2030, 1, 2, 3, 0, 5, tzinfo=UTC)
     assert stored.data_intact is True
     assert stored.resource_version == secret["metadata"]["resourceVersion"]
 

@@ -66,7 +66,7 @@ async def test_a_new_secret_is_created_whole_in_one_write(
         "externalidentity.dev/owner": target.owner_key,
         "externalidentity.dev/identity": "prod-aws",
         "externalidentity.dev/expires-at": "2030-01-02T04:00:05Z",
-        "externalidentity.dev/refreshed-at": "2030-01-02T03:00:05Z",
+        "externalidentity.dev/issued-at": "2030-01-02T03:00:05Z",
         "externalidentity.dev/ttl": "3600",
         CHECKSUM_ANNOTATION: data_checksum(secret["data"]),
     }

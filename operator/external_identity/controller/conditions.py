@@ -20,6 +20,8 @@ __all__ = [
     "SECRET_CONFLICT",
     "TOKEN_ISSUED",
     "VALID",
+    "is_ready",
+    "ready_condition",
     "set_condition",
 ]
 
@@ -68,3 +70,13 @@ def set_condition(
         updated["observedGeneration"] = generation
     others = [dict(c) for c in conditions if c.get("type") != type_]
     return [*others, updated]
+
+
+def ready_condition(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    conditions = status.get("conditions") or []
+    return next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == READY), None)
+
+
+def is_ready(status: Mapping[str, Any]) -> bool:
+    condition = ready_condition(status)
+    return condition is not None and condition.get("status") == "True"

@@ -1,8 +1,8 @@
-"""kopf handlers: thin wiring from cluster events to the refresher and writers.
+"""kopf handlers: thin wiring from cluster events to the reconciler and status writers.
 
-Each binding gets one async daemon that sleeps until its token is due (or it
-is woken by a change to its spec, its identity or its Secret). Identities and
-bindings are indexed in memory so a refresh never lists the cluster.
+Each binding gets one async daemon that sleeps until its token is due (or it is woken by a
+change to its spec, its identity or its Secret). Identities and bindings are indexed in
+memory so a refresh never lists the cluster.
 """
 
 from __future__ import annotations
@@ -13,22 +13,24 @@ from typing import Any
 import kopf
 
 from ..errors import ConfigurationError, SecretConflict
-from ..secretwriter import ANNOTATION_PREFIX, MANAGED_BY_LABEL, SecretTarget, data_checksum
-from . import conditions as reasons
-from .conditions import set_condition
-from .refresher import BindingRefresher
+from ..secretwriter import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL, SecretTarget, data_checksum
+from .identities import identity_readiness
+from .reconciler import BindingReconciler
+from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
 from .runtime import Runtime, build_runtime
 from .settings import OperatorSettings
-from .specs import parse_binding, parse_identity
-from .statuses import GROUP, VERSION
+from .specs import parse_binding
 
 __all__ = ["registry"]
 
-IDENTITIES = (GROUP, VERSION, "externalidentities")
-BINDINGS = (GROUP, VERSION, "serviceaccountbindings")
+IDENTITY_RESOURCE = (GROUP, VERSION, IDENTITIES)
+BINDING_RESOURCE = (GROUP, VERSION, BINDINGS)
 
 registry = kopf.OperatorRegistry()
 log = logging.getLogger(__name__)
+
+IdentityIndex = kopf.Index[str, dict[str, Any]]
+BindingIndex = kopf.Index[str, tuple[str, str]]
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -63,12 +65,14 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 # -- indexes ----------------------------------------------------------------------------------
 
 
-@kopf.index(*IDENTITIES, registry=registry)
-async def identities_by_name(name: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
-    return {name: {"spec": dict(body.spec)}}
+@kopf.index(*IDENTITY_RESOURCE, registry=registry)
+async def identities_by_name(
+    name: str, body: kopf.Body, status: kopf.Status, **_: Any
+) -> dict[str, dict[str, Any]]:
+    return {name: {"spec": dict(body.spec), "bindings": status.get("bindings")}}
 
 
-@kopf.index(*BINDINGS, registry=registry)
+@kopf.index(*BINDING_RESOURCE, registry=registry)
 async def bindings_by_identity(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[str, tuple[str, str]]:
@@ -78,46 +82,50 @@ async def bindings_by_identity(
     return {identity: (namespace, name)}
 
 
+def _recount(runtime: Runtime, identities: IdentityIndex, bindings: BindingIndex) -> None:
+    runtime.binding_counts.stale(
+        counts=lambda: {name: len(keys) for name, keys in bindings.items()},
+        known=lambda: set(identities),
+        written={
+            name: next(iter(store), {}).get("bindings") for name, store in identities.items()
+        },
+    )
+
+
 # -- identities -------------------------------------------------------------------------------
 
 
-@kopf.on.resume(*IDENTITIES, registry=registry)
-@kopf.on.create(*IDENTITIES, registry=registry)
-@kopf.on.update(*IDENTITIES, field="spec", registry=registry)
+@kopf.on.resume(*IDENTITY_RESOURCE, registry=registry)
+@kopf.on.create(*IDENTITY_RESOURCE, registry=registry)
+@kopf.on.update(*IDENTITY_RESOURCE, field="spec", registry=registry)
 async def validate_identity(
     spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    try:
-        parse_identity(spec)
-        ready, reason, message = True, reasons.VALID, "spec is valid"
-    except ConfigurationError as error:
-        ready, reason, message = False, reasons.INVALID_SPEC, str(error)
-    patch.status["conditions"] = set_condition(
-        status.get("conditions") or [],
-        type_=reasons.READY,
-        status=ready,
-        reason=reason,
-        message=message,
-        generation=meta.get("generation"),
-        now=_runtime(memo).clock(),
+    patch.status.update(
+        identity_readiness(
+            spec, status, generation=meta.get("generation"), now=_runtime(memo).clock()
+        )
     )
-    patch.status["observedGeneration"] = meta.get("generation")
 
 
 # kopf passes indexes as extra keyword arguments, which its callback protocols cannot name.
-@kopf.on.event(*IDENTITIES, registry=registry)  # type: ignore[arg-type]
+@kopf.on.event(*IDENTITY_RESOURCE, registry=registry)  # type: ignore[arg-type]
 async def wake_bindings_of_identity(
     type: str | None,
     name: str,
     meta: kopf.Meta,
     memo: kopf.Memo,
-    bindings_by_identity: kopf.Index[str, tuple[str, str]],
+    identities_by_name: IdentityIndex,
+    bindings_by_identity: BindingIndex,
     **_: Any,
 ) -> None:
-    """Only spec changes (and deletion) matter to bindings, not our own status writes."""
+    """Only spec changes (and deletion) matter to bindings, not status writes."""
     runtime = _runtime(memo)
+    _recount(runtime, identities_by_name, bindings_by_identity)
     generation = None if type == "DELETED" else meta.get("generation")
+    if type == "DELETED":
+        runtime.binding_counts.forget(name)
     if generation is not None and runtime.identity_generations.get(name) == generation:
         return
     runtime.identity_generations[name] = generation
@@ -129,7 +137,9 @@ async def wake_bindings_of_identity(
 
 
 # The daemon returns on its own when stopped; kopf cancels it only if it has not within 2 s.
-@kopf.daemon(*BINDINGS, cancellation_backoff=2.0, cancellation_timeout=10.0, registry=registry)  # type: ignore[arg-type]
+@kopf.daemon(  # type: ignore[arg-type]
+    *BINDING_RESOURCE, cancellation_backoff=2.0, cancellation_timeout=10.0, registry=registry
+)
 async def keep_token_fresh(
     namespace: str | None,
     name: str,
@@ -137,58 +147,56 @@ async def keep_token_fresh(
     body: kopf.Body,
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
-    identities_by_name: kopf.Index[str, dict[str, Any]],
+    identities_by_name: IdentityIndex,
     **_: Any,
 ) -> None:
     assert namespace is not None, "ServiceAccountBinding is namespaced"
     runtime = _runtime(memo)
-    key = (namespace, name)
 
-    def lookup(identity: str) -> dict[str, Any] | None:
-        return next(iter(identities_by_name.get(identity, [])), None)
+    def identity(name: str) -> dict[str, Any] | None:
+        return next(iter(identities_by_name.get(name, [])), None)
 
     def post_event(*, warning: bool, reason: str, message: str) -> None:
         kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
 
-    refresher = BindingRefresher(
-        namespace=namespace,
-        name=name,
-        uid=uid,
-        identities=lookup,
-        pool=runtime.pool,
-        secrets=runtime.secrets,
-        statuses=runtime.statuses,
-        events=post_event,
-        settings=runtime.settings,
-        clock=runtime.clock,
-        rng=runtime.rng,
-        failures=int(body.status.get("failureCount") or 0),
-        ready_gauge=runtime.metrics.bindings_ready,
+    reconciler = BindingReconciler(
+        namespace=namespace, name=name, uid=uid, status=body.status, identities=identity,
+        pool=runtime.pool, secrets=runtime.secrets, statuses=runtime.statuses,
+        events=post_event, ready=runtime.metrics.ready_bindings, settings=runtime.settings,
+        clock=runtime.clock, rng=runtime.rng,
     )
-    wake = runtime.wakeups.register(key)
+    wake = runtime.wakeups.register(reconciler.key)
     try:
         while not stopped:
-            delay = await refresher.step(body)
+            delay = await reconciler.step(body)
             await runtime.wakeups.sleep(wake, delay, until=stopped.wait())
     finally:
-        runtime.wakeups.unregister(key, wake)
-        refresher.forget()
+        runtime.wakeups.unregister(reconciler.key, wake)
+        reconciler.forget()
 
 
-@kopf.on.event(*BINDINGS, registry=registry)
+@kopf.on.event(*BINDING_RESOURCE, registry=registry)  # type: ignore[arg-type]
 async def wake_on_spec_change(
+    type: str | None,
     namespace: str | None,
     name: str,
     meta: kopf.Meta,
     status: kopf.Status,
     memo: kopf.Memo,
+    identities_by_name: IdentityIndex,
+    bindings_by_identity: BindingIndex,
     **_: Any,
 ) -> None:
+    runtime = _runtime(memo)
+    if type in (None, "ADDED", "DELETED") or meta.get("generation") != status.get(
+        "observedGeneration"
+    ):
+        _recount(runtime, identities_by_name, bindings_by_identity)
     if namespace and meta.get("generation") != status.get("observedGeneration"):
-        _runtime(memo).wakeups.wake((namespace, name))
+        runtime.wakeups.wake((namespace, name))
 
 
-@kopf.on.delete(*BINDINGS, registry=registry)
+@kopf.on.delete(*BINDING_RESOURCE, registry=registry)
 async def remove_secret(
     namespace: str | None, uid: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -215,11 +223,11 @@ async def wake_on_secret_drift(
     type: str | None, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
 ) -> None:
     annotations = body.metadata.annotations
-    drifted = type == "DELETED" or annotations.get(f"{ANNOTATION_PREFIX}data-checksum") != (
+    drifted = type == "DELETED" or annotations.get(CHECKSUM_ANNOTATION) != (
         data_checksum(body.get("data") or {})
     )
     if not drifted or namespace is None:
         return
     for owner in body.metadata.get("ownerReferences") or []:
-        if owner.get("kind") == "ServiceAccountBinding":
+        if owner.get("kind") == BINDING_KIND:
             _runtime(memo).wakeups.wake((namespace, owner.get("name")))

@@ -13,6 +13,7 @@ from kubernetes import client
 from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
 from .exchangers import ExchangePool, OperatorCredentials
+from .identities import BindingCounts
 from .metrics import Metrics
 from .settings import OperatorSettings
 from .statuses import StatusWriter
@@ -33,6 +34,7 @@ class Runtime:
     secrets: SecretWriter
     statuses: StatusWriter
     metrics: Metrics
+    binding_counts: BindingCounts
     wakeups: Wakeups = field(default_factory=Wakeups)
     #: The last generation of each identity seen, to tell spec changes from status writes.
     identity_generations: dict[str, int | None] = field(default_factory=dict)
@@ -43,6 +45,7 @@ class Runtime:
         return utcnow()
 
     async def close(self) -> None:
+        await self.binding_counts.close()
         await self.pool.close()
         await asyncio.to_thread(self.api.close)
 
@@ -62,11 +65,13 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         credential_sources={"Operator": OperatorCredentials()},
         metrics=metrics,
     )
+    statuses = StatusWriter(client.CustomObjectsApi(api))
     return Runtime(
         settings=settings,
         api=api,
         pool=pool,
         secrets=SecretWriter(client.CoreV1Api(api)),
-        statuses=StatusWriter(client.CustomObjectsApi(api)),
+        statuses=statuses,
         metrics=metrics,
+        binding_counts=BindingCounts(statuses),
     )

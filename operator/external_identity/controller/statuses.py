@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import urllib3.exceptions
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import ExternalIdentityError
+from ..errors import StatusWriteError
+from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
 
-__all__ = ["GROUP", "VERSION", "StatusWriteError", "StatusWriter"]
-
-GROUP = "externalidentity.dev"
-VERSION = "v1alpha1"
-BINDINGS = "serviceaccountbindings"
-
-
-class StatusWriteError(ExternalIdentityError):
-    reason = "StatusWriteFailed"
-    retryable = True
+__all__ = ["StatusWriter"]
 
 
 class StatusWriter:
@@ -29,15 +22,32 @@ class StatusWriter:
 
     async def patch_binding(self, *, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patch the binding's status; a binding that is already gone is fine."""
+        await self._patch(
+            f"{BINDING_KIND} {namespace}/{name}",
+            self._api.patch_namespaced_custom_object_status,
+            GROUP, VERSION, namespace, BINDINGS, name, {"status": dict(status)},
+        )
+
+    async def patch_identity(self, *, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patch an ExternalIdentity's status; one that is already gone is fine."""
+        await self._patch(
+            f"ExternalIdentity {name}",
+            self._api.patch_cluster_custom_object_status,
+            GROUP, VERSION, IDENTITIES, name, {"status": dict(status)},
+        )
+
+    @staticmethod
+    async def _patch(what: str, call: Callable[..., Any], *args: Any) -> None:
         try:
-            await asyncio.to_thread(
-                self._api.patch_namespaced_custom_object_status,
-                GROUP, VERSION, namespace, BINDINGS, name, {"status": dict(status)},
-            )
+            await asyncio.to_thread(call, *args)
         except ApiException as error:
             if error.status == 404:
                 return
             raise StatusWriteError(
-                f"cannot update status of ServiceAccountBinding {namespace}/{name}: "
-                f"HTTP {error.status} {error.reason}"
+                f"cannot update status of {what}: HTTP {error.status} {error.reason}"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise StatusWriteError(
+                f"cannot update status of {what}: Kubernetes API unreachable "
+                f"({type(error).__name__})"
             ) from None

@@ -1,0 +1,376 @@
+"""What to do next for one binding: an ordered chain of small pure checks. No I/O.
+
+:func:`decide` looks at a :class:`Situation` — the binding, its identity, what the Secret
+holds, what this process holds in memory, and the time — and returns one plan:
+
+- :class:`Wait` until a moment (the token is fresh, or a failed attempt is backing off);
+- :class:`Adopt` a token found in the Secret after a restart (no new exchange);
+- :class:`Repair` the Secret with the token held in memory (someone edited or deleted it);
+- :class:`Exchange` for a new token and write it;
+- :class:`Refuse` with a problem, deleting the Secret first when access was revoked.
+
+The executor (:mod:`.reconciler`) carries the plan out; :mod:`.outcomes` reports it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import ConfigurationError, Problem, SecretConflict
+from ..secretwriter import SecretTarget, StoredToken
+from ..timefmt import parse_rfc3339, rfc3339
+from ..tokenservice import IssuedToken
+from . import conditions as reasons
+from .fingerprints import inputs_key, issued_for
+from .problems import problem_for
+from .schedule import refresh_time, retry_delay
+from .settings import OperatorSettings
+from .specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
+from .targets import secret_target
+
+__all__ = [
+    "Adopt",
+    "Backoff",
+    "Exchange",
+    "Held",
+    "Plan",
+    "Refuse",
+    "Repair",
+    "Situation",
+    "Wait",
+    "after_failure",
+    "decide",
+    "refresh_moment",
+    "restored_backoff",
+]
+
+UNSUPPORTED_SOURCES = frozenset({"ServiceAccount"})
+
+
+@dataclass(frozen=True)
+class Held:
+    """A token this process wrote or adopted, and what it was issued for."""
+
+    target: SecretTarget
+    issued_at: datetime
+    expires_at: datetime
+    refresh_at: datetime
+    #: The token itself, to repair the Secret without a new exchange; None once adopted
+    #: after a restart (tokens are never read back).
+    token: IssuedToken | None = field(default=None, repr=False)
+
+    @property
+    def issued_for(self) -> str:
+        return self.target.issued_for
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Consecutive failures, when to try again, and the inputs that last failed."""
+
+    failures: int = 0
+    retry_at: datetime | None = None
+    inputs: str | None = None
+
+    def holds(self, now: datetime, inputs: str) -> bool:
+        """Still backing off: not yet time, and nothing changed since the failure."""
+        return self.retry_at is not None and now < self.retry_at and self.inputs == inputs
+
+
+@dataclass(frozen=True)
+class Situation:
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    #: The referenced ExternalIdentity's body, None if it does not exist.
+    identity: Mapping[str, Any] | None
+    #: What the Secret holds: None (absent), a StoredToken of ours, or someone else's.
+    stored: StoredToken | SecretConflict | None
+    held: Held | None
+    backoff: Backoff
+    now: datetime
+    settings: OperatorSettings
+
+
+@dataclass(frozen=True)
+class Wait:
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Adopt:
+    held: Held
+    #: Whether the status already says Ready (a failing refresh may have been under way).
+    ready: bool
+
+
+@dataclass(frozen=True)
+class Repair:
+    held: Held
+
+
+@dataclass(frozen=True)
+class Exchange:
+    binding: BindingSpec
+    identity: IdentitySpec
+    target: SecretTarget
+    #: The Secret holds a token minted through another identity: delete it if this fails.
+    revoke_on_failure: bool
+
+
+@dataclass(frozen=True)
+class Refuse:
+    problem: Problem
+    #: Delete this Secret (ours, holding a token the binding may no longer have).
+    revoke: SecretTarget | None = None
+
+
+Plan = Wait | Adopt | Repair | Exchange | Refuse
+
+
+@dataclass(frozen=True)
+class _Checked:
+    binding: BindingSpec
+    identity: IdentitySpec
+    target: SecretTarget
+
+
+def decide(situation: Situation) -> Plan:
+    """The one next step for the binding."""
+    inputs = inputs_key(situation.generation, situation.identity)
+    checked = _check_inputs(situation)
+    if isinstance(checked, Problem):
+        return _refuse(situation, checked, inputs)
+    if isinstance(situation.stored, SecretConflict):
+        problem = problem_for(situation.stored)
+        return _refuse(situation, problem, inputs)
+    held = situation.held
+    if held is not None and _answers(held, checked) and situation.now < held.expires_at:
+        if _secret_holds(situation.stored, held):
+            if situation.now < held.refresh_at:
+                return Wait(held.refresh_at)
+        elif held.token is not None:
+            return Repair(held)
+    if situation.backoff.holds(situation.now, inputs):
+        assert situation.backoff.retry_at is not None
+        return Wait(situation.backoff.retry_at)
+    if held is None:
+        adopted = _adoptable(situation, checked)
+        if adopted is not None:
+            return adopted
+    return Exchange(
+        binding=checked.binding,
+        identity=checked.identity,
+        target=checked.target,
+        revoke_on_failure=_minted_elsewhere(situation.stored, checked.target),
+    )
+
+
+# -- the checks, in order ---------------------------------------------------------------------
+
+
+def _check_inputs(situation: Situation) -> _Checked | Problem:
+    try:
+        binding = parse_binding(situation.spec)
+    except ConfigurationError as error:
+        return problem_for(error)
+    name = binding.external_identity_ref.name
+    if situation.identity is None:
+        return Problem(
+            reasons.IDENTITY_NOT_FOUND,
+            f"ExternalIdentity {name!r} does not exist; create it or fix "
+            "spec.externalIdentityRef.name",
+            revokes=True,
+        )
+    try:
+        identity = parse_identity(situation.identity.get("spec") or {})
+    except ConfigurationError as error:
+        return Problem(reasons.INVALID_SPEC, f"ExternalIdentity {name!r} is invalid: {error}")
+    if identity.credentials.source in UNSUPPORTED_SOURCES:
+        return Problem(
+            reasons.CREDENTIALS_UNAVAILABLE,
+            f"ExternalIdentity {name!r} uses credentials.source "
+            f"{identity.credentials.source}, which this operator version does not support "
+            "yet; set credentials.source to Operator",
+        )
+    if not identity.allows_namespace(situation.namespace):
+        return Problem(
+            reasons.NAMESPACE_NOT_ALLOWED,
+            f"ExternalIdentity {name!r} does not allow namespace {situation.namespace!r}; "
+            "ask an admin to add it to spec.allowedNamespaces",
+            revokes=True,
+        )
+    if binding.ttl is not None and binding.ttl > identity.max_ttl:
+        return Problem(
+            reasons.INVALID_SPEC,
+            f"spec.ttl ({binding.ttl}s) exceeds ExternalIdentity {name!r} maxTTL "
+            f"({identity.max_ttl}s); lower spec.ttl",
+        )
+    target = secret_target(
+        namespace=situation.namespace,
+        name=situation.name,
+        uid=situation.uid,
+        binding=binding,
+        issued_for=issued_for(binding, name, identity),
+    )
+    return _Checked(binding, identity, target)
+
+
+def _refuse(situation: Situation, problem: Problem, inputs: str) -> Plan:
+    revoke = _revocable(situation) if problem.revokes else None
+    if revoke is None and situation.backoff.holds(situation.now, inputs):
+        assert situation.backoff.retry_at is not None
+        return Wait(situation.backoff.retry_at)
+    return Refuse(problem, revoke=revoke)
+
+
+def _revocable(situation: Situation) -> SecretTarget | None:
+    """The Secret to delete on revocation: only ours, and only while it still exists."""
+    if isinstance(situation.stored, StoredToken):
+        try:
+            binding = parse_binding(situation.spec)
+        except ConfigurationError:  # an invalid spec names no Secret we could delete
+            return None
+        return secret_target(
+            namespace=situation.namespace, name=situation.name, uid=situation.uid,
+            binding=binding, issued_for="",
+        )
+    return None
+
+
+def _answers(held: Held, checked: _Checked) -> bool:
+    """The held token was issued for exactly these inputs and this Secret."""
+    return held.target == checked.target
+
+
+def _secret_holds(stored: StoredToken | SecretConflict | None, held: Held) -> bool:
+    """The Secret holds the held token, intact (times are written to the second)."""
+    return (
+        isinstance(stored, StoredToken)
+        and stored.data_intact
+        and stored.issued_at is not None
+        and stored.expires_at is not None
+        and rfc3339(stored.issued_at) == rfc3339(held.issued_at)
+        and rfc3339(stored.expires_at) == rfc3339(held.expires_at)
+    )
+
+
+def _adoptable(situation: Situation, checked: _Checked) -> Adopt | None:
+    """After a restart: trust the token we wrote earlier if it was issued for these inputs."""
+    stored = situation.stored
+    if not isinstance(stored, StoredToken) or not stored.data_intact:
+        return None
+    if stored.issued_for != checked.target.issued_for:
+        return None
+    if stored.issued_at is None or stored.expires_at is None:
+        return None
+    if situation.now >= stored.expires_at:
+        return None
+    status = situation.status
+    refresh_at = parse_rfc3339(str(status.get("nextRefreshTime") or ""))
+    if refresh_at is None or refresh_at >= stored.expires_at:
+        refresh_at = refresh_moment(
+            issued_at=stored.issued_at, expires_at=stored.expires_at,
+            binding=checked.binding, settings=situation.settings, rng=None,
+        )
+    held = Held(
+        target=checked.target,
+        issued_at=stored.issued_at,
+        expires_at=stored.expires_at,
+        refresh_at=refresh_at,
+    )
+    return Adopt(held, ready=reasons.is_ready(status))
+
+
+def _minted_elsewhere(stored: StoredToken | SecretConflict | None, target: SecretTarget) -> bool:
+    return isinstance(stored, StoredToken) and stored.identity not in ("", target.identity)
+
+
+# -- timing -----------------------------------------------------------------------------------
+
+
+def refresh_moment(
+    *,
+    issued_at: datetime,
+    expires_at: datetime,
+    binding: BindingSpec,
+    settings: OperatorSettings,
+    rng: random.Random | None,
+) -> datetime:
+    """When to replace a token: the binding's refresh policy, else the operator's settings.
+
+    Without ``rng`` there is no jitter (a token adopted after a restart whose status lost
+    its refresh time gets the planned moment itself).
+    """
+    defaults = settings
+    policy = binding.refresh_policy
+    percent = (
+        policy.refresh_at_percent
+        if policy.refresh_at_percent is not None
+        else defaults.refresh_percent
+    )
+    margin = (
+        policy.min_remaining_seconds
+        if policy.min_remaining_seconds is not None
+        else defaults.min_remaining_seconds
+    )
+    return refresh_time(
+        issued_at=issued_at,
+        expires_at=expires_at,
+        fraction=percent / 100,
+        margin=timedelta(seconds=margin),
+        jitter_fraction=defaults.jitter_fraction if rng is not None else 0.0,
+        rng=rng or random.Random(0),
+    )
+
+
+def restored_backoff(
+    status: Mapping[str, Any], *, generation: int | None, inputs: str, now: datetime
+) -> Backoff:
+    """After a restart: the backoff a failing binding was in, read back from its status."""
+    failures = status.get("failureCount")
+    count = failures if isinstance(failures, int) and failures > 0 else 0
+    retry_at = parse_rfc3339(str(status.get("nextRefreshTime") or ""))
+    if (
+        count == 0
+        or reasons.is_ready(status)
+        or status.get("observedGeneration") != generation
+        or retry_at is None
+        or retry_at <= now
+    ):
+        return Backoff(failures=count)
+    return Backoff(failures=count, retry_at=retry_at, inputs=inputs)
+
+
+def after_failure(
+    backoff: Backoff,
+    problem: Problem,
+    *,
+    inputs: str,
+    now: datetime,
+    settings: OperatorSettings,
+    rng: random.Random,
+) -> Backoff:
+    """The backoff after one more consecutive failure."""
+    failures = backoff.failures + 1
+    if problem.retryable:
+        cap = settings.backoff_cap_seconds
+        if problem.retry_cap is not None:
+            cap = min(cap, problem.retry_cap)
+        delay = retry_delay(
+            failures=failures,
+            base=min(settings.backoff_base_seconds, cap),
+            cap=cap,
+            retry_after=problem.retry_after,
+            rng=rng,
+        )
+    else:
+        delay = max(settings.permanent_retry_seconds, problem.retry_after or 0.0)
+    return Backoff(failures=failures, retry_at=now + timedelta(seconds=delay), inputs=inputs)

@@ -1,0 +1,43 @@
+"""Fingerprints of what a token or a failed attempt depended on. Pure; no I/O.
+
+:func:`issued_for` goes into the Secret next to the token, so a restarted operator can tell
+whether the binding or identity settings changed while it was down. :func:`inputs_key` stays
+in memory: any change to it cuts a backoff short.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .specs import BindingSpec, IdentitySpec
+
+__all__ = ["inputs_key", "issued_for"]
+
+#: Identity fields that do not change the token it mints (they are checked on every wake-up).
+_NOT_MINTING = frozenset({"description", "allowed_namespaces"})
+
+
+def _digest(document: object) -> str:
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def issued_for(binding: BindingSpec, identity_name: str, identity: IdentitySpec) -> str:
+    """What a token minted now would answer: account, TTL and the identity's minting settings."""
+    return _digest(
+        {
+            "serviceAccountId": binding.service_account_id.lower(),
+            "ttl": binding.ttl,
+            "identity": identity_name,
+            "identitySpec": identity.model_dump(mode="json", exclude=set(_NOT_MINTING)),
+        }
+    )
+
+
+def inputs_key(generation: int | None, identity: Mapping[str, Any] | None) -> str:
+    """The binding's generation and its identity's whole spec (None when it is missing)."""
+    spec = None if identity is None else identity.get("spec")
+    return _digest([generation, spec])

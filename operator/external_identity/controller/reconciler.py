@@ -1,0 +1,262 @@
+"""Carries out one binding's plans: the I/O around the pure decision chain.
+
+Each :meth:`BindingReconciler.step` reads the Secret back, asks :func:`.decisions.decide`
+what to do, does it (exchange, write, delete), and reports the outcome through
+:mod:`.outcomes`. Kubernetes and the token service are reached only through the injected
+writers and pool; every failure is one of the package's errors and becomes a condition.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..errors import ExternalIdentityError, Problem, SecretConflict
+from ..secretwriter import SecretTarget, SecretWriter, StoredToken
+from ..timefmt import rfc3339
+from . import outcomes
+from .decisions import (
+    Adopt,
+    Backoff,
+    Exchange,
+    Held,
+    Plan,
+    Refuse,
+    Repair,
+    Situation,
+    Wait,
+    after_failure,
+    decide,
+    refresh_moment,
+    restored_backoff,
+)
+from .exchangers import ExchangePool
+from .fingerprints import inputs_key
+from .metrics import ReadyBindings
+from .problems import problem_for
+from .settings import OperatorSettings
+from .statuses import StatusWriter
+from .targets import read_target
+
+__all__ = ["BindingReconciler", "EventSink", "IdentityLookup"]
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+IdentityLookup = Callable[[str], Mapping[str, Any] | None]
+
+
+class EventSink(Protocol):
+    def __call__(self, *, warning: bool, reason: str, message: str) -> None: ...
+
+
+class BindingReconciler:
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        name: str,
+        uid: str,
+        status: Mapping[str, Any],
+        identities: IdentityLookup,
+        pool: ExchangePool,
+        secrets: SecretWriter,
+        statuses: StatusWriter,
+        events: EventSink,
+        ready: ReadyBindings,
+        settings: OperatorSettings,
+        clock: Clock,
+        rng: random.Random,
+    ) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.uid = uid
+        self._identities = identities
+        self._pool = pool
+        self._secrets = secrets
+        self._statuses = statuses
+        self._events = events
+        self._ready = ready
+        self._settings = settings
+        self._clock = clock
+        self._rng = rng
+        #: The status as last written by us (we are its only writer), else as found.
+        self._status: dict[str, Any] = dict(status)
+        self._unwritten: dict[str, Any] | None = None
+        self.held: Held | None = None
+        self.backoff: Backoff | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    async def step(self, body: Mapping[str, Any]) -> float:
+        """Bring the binding up to date; return seconds until the next step is due."""
+        now = self._clock()
+        spec: Mapping[str, Any] = body.get("spec") or {}
+        generation = (body.get("metadata") or {}).get("generation")
+        ref = (spec.get("externalIdentityRef") or {}).get("name")
+        identity = self._identities(ref) if isinstance(ref, str) else None
+        inputs = inputs_key(generation, identity)
+        if self.backoff is None:
+            self.backoff = restored_backoff(
+                self._status, generation=generation, inputs=inputs, now=now
+            )
+            if self.backoff.retry_at is not None:
+                log.info("%s/%s: resuming the backoff of its last failure; next attempt at %s",
+                         self.namespace, self.name, rfc3339(self.backoff.retry_at))
+        if self._unwritten is not None:
+            await self._write_status({})
+        try:
+            stored = await self._read_back(spec)
+        except ExternalIdentityError as error:
+            return await self._fail(problem_for(error), inputs, generation)
+        situation = Situation(
+            namespace=self.namespace, name=self.name, uid=self.uid, generation=generation,
+            spec=spec, status=self._status, identity=identity, stored=stored, held=self.held,
+            backoff=self.backoff, now=now, settings=self._settings,
+        )
+        plan = decide(situation)
+        try:
+            delay = await self._carry_out(plan, generation)
+        except ExternalIdentityError as error:
+            return await self._fail(problem_for(error), inputs, generation)
+        if isinstance(plan, Refuse):
+            delay = await self._fail(plan.problem, inputs, generation)
+        if self._unwritten is not None:
+            delay = min(delay, self._settings.backoff_base_seconds)
+        return delay
+
+    def forget(self) -> None:
+        """The binding is no longer ours to keep (stopped or deleted)."""
+        self._ready.forget(self.key)
+        self.held = None
+
+    # -- carrying out ---------------------------------------------------------------------------
+
+    async def _read_back(self, spec: Mapping[str, Any]) -> StoredToken | SecretConflict | None:
+        target = read_target(namespace=self.namespace, name=self.name, uid=self.uid, spec=spec)
+        if target is None:
+            return None
+        try:
+            return await self._secrets.read(target)
+        except SecretConflict as conflict:
+            return conflict
+
+    async def _carry_out(self, plan: Plan, generation: int | None) -> float:
+        match plan:
+            case Wait(until=until):
+                return self._seconds_until(until)
+            case Adopt(held=held, ready=ready):
+                self.held = held
+                self._ready.mark(self.key, ready)
+                log.info("%s/%s: resumed the token in Secret %s (expires %s, refresh at %s)",
+                         self.namespace, self.name, held.target.name, rfc3339(held.expires_at),
+                         rfc3339(held.refresh_at))
+                return self._seconds_until(held.refresh_at)
+            case Repair(held=held):
+                assert held.token is not None
+                await self._secrets.write(held.target, held.token)
+                log.info("%s/%s: rewrote drifted Secret %s", self.namespace, self.name,
+                         held.target.name)
+                return self._seconds_until(held.refresh_at)
+            case Exchange():
+                return await self._exchange(plan, generation)
+            case Refuse(revoke=revoke):
+                if revoke is not None:
+                    await self._revoke(revoke)
+                return 0.0
+
+    async def _exchange(self, plan: Exchange, generation: int | None) -> float:
+        try:
+            token = await self._pool.exchange(plan.identity, plan.binding)
+        except ExternalIdentityError:
+            if plan.revoke_on_failure:
+                await self._revoke(plan.target)
+            raise
+        held = Held(
+            target=plan.target,
+            issued_at=token.issued_at,
+            expires_at=token.expires_at,
+            refresh_at=refresh_moment(
+                issued_at=token.issued_at, expires_at=token.expires_at, binding=plan.binding,
+                settings=self._settings, rng=self._rng,
+            ),
+            token=token,
+        )
+        self.held = held  # kept even if the write fails: the next step repairs, not re-mints
+        await self._secrets.write(plan.target, token)
+        self.backoff = Backoff()
+        report = outcomes.issued(
+            previous=self._status, token=token, held=held, binding=plan.binding,
+            identity=plan.identity, generation=generation, now=self._clock(),
+        )
+        await self._report(report)
+        log.info("%s/%s: issued a token (ttl %ss); next refresh at %s", self.namespace,
+                 self.name, token.ttl, rfc3339(held.refresh_at))
+        return self._seconds_until(held.refresh_at)
+
+    async def _revoke(self, target: SecretTarget) -> None:
+        self.held = None
+        try:
+            deleted = await self._secrets.delete(target)
+        except SecretConflict:
+            return
+        self._revoked = target.name if deleted else None
+        if deleted:
+            log.warning("%s/%s: deleted Secret %s: access was revoked", self.namespace,
+                        self.name, target.name)
+
+    async def _fail(self, problem: Problem, inputs: str, generation: int | None) -> float:
+        now = self._clock()
+        self.backoff = after_failure(
+            self.backoff or Backoff(), problem, inputs=inputs, now=now,
+            settings=self._settings, rng=self._rng,
+        )
+        revoked, self._revoked = self._revoked, None
+        report = outcomes.failed(
+            previous=self._status, problem=problem, backoff=self.backoff, held=self.held,
+            revoked=revoked, generation=generation, now=now,
+        )
+        await self._report(report)
+        assert report.status is not None
+        condition = report.status["conditions"][-1]
+        log.warning("%s/%s: %s: %s", self.namespace, self.name, condition["reason"],
+                    condition["message"])
+        assert self.backoff.retry_at is not None
+        return self._seconds_until(self.backoff.retry_at)
+
+    _revoked: str | None = None
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    async def _report(self, report: outcomes.Report) -> None:
+        self._ready.mark(self.key, report.ready)
+        if report.status is not None:
+            await self._write_status(report.status)
+        if report.event is not None:
+            self._events(
+                warning=report.event.warning, reason=report.event.reason,
+                message=report.event.message,
+            )
+
+    async def _write_status(self, status: Mapping[str, Any]) -> None:
+        """Write status; if the API refuses, keep it and try again on the next step."""
+        patch = {**(self._unwritten or {}), **status}
+        self._status = {k: v for k, v in {**self._status, **patch}.items() if v is not None}
+        try:
+            await self._statuses.patch_binding(
+                namespace=self.namespace, name=self.name, status=patch
+            )
+        except ExternalIdentityError as error:
+            log.warning("%s/%s: status not written, will retry: %s", self.namespace, self.name,
+                        error)
+            self._unwritten = patch
+        else:
+            self._unwritten = None
+
+    def _seconds_until(self, moment: datetime) -> float:
+        return max((moment - self._clock()).total_seconds(), 0.0)

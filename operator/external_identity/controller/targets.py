@@ -1,0 +1,42 @@
+"""Where a binding's token goes: its Secret, owned by the binding. Pure; no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..secretwriter import OwnerReference, SecretTarget
+from .resources import BINDING_KIND, GROUP, VERSION
+from .specs import BindingSpec, parse_binding
+
+__all__ = ["read_target", "secret_target"]
+
+
+def secret_target(
+    *, namespace: str, name: str, uid: str, binding: BindingSpec, issued_for: str
+) -> SecretTarget:
+    return SecretTarget(
+        namespace=namespace,
+        name=binding.secret.name,
+        owner_key=uid,
+        identity=binding.external_identity_ref.name,
+        issued_for=issued_for,
+        keys=binding.secret.keys.keys(),
+        labels=binding.secret.labels,
+        annotations=binding.secret.annotations,
+        owner=OwnerReference(
+            api_version=f"{GROUP}/{VERSION}", kind=BINDING_KIND, name=name, uid=uid
+        ),
+    )
+
+
+def read_target(
+    *, namespace: str, name: str, uid: str, spec: Mapping[str, Any]
+) -> SecretTarget | None:
+    """The Secret to read back before deciding; None when the spec names none."""
+    try:
+        binding = parse_binding(spec)
+    except ConfigurationError:
+        return None
+    return secret_target(namespace=namespace, name=name, uid=uid, binding=binding, issued_for="")
