@@ -1,0 +1,414 @@
+"""decide() and its timing: the ordered checks, held tokens, restarts and backoff. No I/O."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from external_identity.controller import conditions as reasons
+from external_identity.controller.decisions import (
+    Adopt,
+    Backoff,
+    Exchange,
+    Held,
+    Refuse,
+    Repair,
+    Wait,
+    after_failure,
+    decide,
+    refresh_moment,
+    restored_backoff,
+)
+from external_identity.controller.problems import problem_for
+from external_identity.controller.settings import OperatorSettings
+from external_identity.controller.specs import parse_binding
+from external_identity.errors import (
+    ExternalIdentityError,
+    NotFound,
+    Problem,
+    RateLimited,
+    RequestRejected,
+    SecretWriteError,
+    StatusWriteError,
+    Unavailable,
+)
+from external_identity.timefmt import rfc3339
+
+from .situations import (
+    ISSUED,
+    NAMESPACE,
+    NOW,
+    SECRET_NAME,
+    TTL,
+    UID,
+    NoJitter,
+    binding_spec,
+    conflict,
+    failing_status,
+    held,
+    identity_body,
+    inputs,
+    ready_status,
+    situation,
+    stored,
+    stored_like,
+    target,
+)
+
+
+def refused(plan: object, reason: str) -> Refuse:
+    assert isinstance(plan, Refuse), plan
+    assert plan.problem.reason == reason, plan.problem
+    return plan
+
+
+# -- the checks, in order -------------------------------------------------------------------
+
+
+def test_an_invalid_binding_spec_is_refused_before_anything_else() -> None:
+    plan = decide(situation(spec=binding_spec(serviceAccountId="nope"), identity=None,
+                            stored=stored()))
+    refusal = refused(plan, reasons.INVALID_SPEC)
+    assert "spec.serviceAccountId" in refusal.problem.message
+    assert refusal.revoke is None
+
+
+def test_a_missing_identity_is_refused_and_our_secret_is_deleted() -> None:
+    refusal = refused(decide(situation(identity=None, stored=stored())),
+                      reasons.IDENTITY_NOT_FOUND)
+    assert refusal.revoke is not None
+    assert (refusal.revoke.namespace, refusal.revoke.name, refusal.revoke.owner_key) == (
+        NAMESPACE, SECRET_NAME, UID)
+
+
+def test_a_missing_identity_deletes_nothing_when_there_is_no_secret() -> None:
+    assert refused(decide(situation(identity=None)), reasons.IDENTITY_NOT_FOUND).revoke is None
+
+
+def test_an_invalid_identity_spec_is_refused_and_the_secret_kept() -> None:
+    plan = decide(situation(identity=identity_body(provider="gcp"), stored=stored()))
+    refusal = refused(plan, reasons.INVALID_SPEC)
+    assert "is invalid" in refusal.problem.message and "spec.provider" in refusal.problem.message
+    assert refusal.revoke is None
+
+
+def test_service_account_credentials_are_refused_as_not_supported_yet() -> None:
+    identity = identity_body(credentials={"source": "ServiceAccount"}, allowedNamespaces=["x"])
+    refusal = refused(decide(situation(identity=identity, stored=stored())),
+                      reasons.CREDENTIALS_UNAVAILABLE)
+    assert "does not support" in refusal.problem.message
+    assert not refusal.problem.retryable
+    assert refusal.revoke is None
+
+
+def test_a_namespace_the_identity_does_not_allow_is_refused_and_our_secret_deleted() -> None:
+    identity = identity_body(allowedNamespaces=["team-*"], maxTTL=60, defaultTTL=60)
+    plan = decide(situation(spec=binding_spec(ttl=120), identity=identity, stored=stored()))
+    refusal = refused(plan, reasons.NAMESPACE_NOT_ALLOWED)
+    assert refusal.revoke is not None and refusal.revoke.name == SECRET_NAME
+    without_secret = refused(decide(situation(identity=identity)), reasons.NAMESPACE_NOT_ALLOWED)
+    assert without_secret.revoke is None
+
+
+def test_a_ttl_above_the_identity_max_ttl_is_an_invalid_spec() -> None:
+    plan = decide(situation(spec=binding_spec(ttl=7201), stored=conflict()))
+    assert "exceeds" in refused(plan, reasons.INVALID_SPEC).problem.message
+    assert isinstance(decide(situation(spec=binding_spec(ttl=7200))), Exchange)
+
+
+def test_someone_elses_secret_is_refused_as_a_conflict_and_never_deleted() -> None:
+    refusal = refused(decide(situation(stored=conflict(), held=held())), reasons.SECRET_CONFLICT)
+    assert refusal.revoke is None
+    assert not refusal.problem.retryable
+
+
+def test_a_revoking_check_never_deletes_someone_elses_secret() -> None:
+    plan = decide(situation(identity=None, stored=conflict()))
+    assert refused(plan, reasons.IDENTITY_NOT_FOUND).revoke is None
+
+
+# -- a token held in memory -----------------------------------------------------------------
+
+
+def test_a_fresh_held_token_with_an_intact_secret_waits_for_its_refresh_time() -> None:
+    token = held()
+    assert decide(situation(held=token, stored=stored_like(token))) == Wait(token.refresh_at)
+
+
+@pytest.mark.parametrize(
+    "found", [None, stored_like(held(), intact=False), stored(issued_at=ISSUED - timedelta(1))],
+    ids=["deleted", "edited", "replaced"],
+)
+def test_a_held_token_whose_secret_changed_is_written_back(found: Any) -> None:
+    assert decide(situation(held=held(), stored=found)) == Repair(held())
+
+
+def test_a_held_token_is_repaired_even_while_backing_off() -> None:
+    token = held()
+    backoff = Backoff(failures=1, retry_at=NOW + timedelta(minutes=5), inputs=inputs())
+    assert decide(situation(held=token, backoff=backoff)) == Repair(token)
+
+
+def test_an_adopted_token_whose_secret_was_edited_is_exchanged_not_repaired() -> None:
+    token = held(with_token=False)
+    plan = decide(situation(held=token, stored=stored_like(token, intact=False)))
+    assert isinstance(plan, Exchange)
+
+
+def test_a_held_token_due_for_refresh_is_exchanged() -> None:
+    token = held()
+    plan = decide(situation(held=token, stored=stored_like(token), now=token.refresh_at))
+    assert isinstance(plan, Exchange)
+    assert plan.target == token.target
+    assert not plan.revoke_on_failure
+
+
+def test_an_expired_held_token_is_exchanged_rather_than_written_back() -> None:
+    token = held()
+    assert isinstance(decide(situation(held=token, now=token.expires_at)), Exchange)
+
+
+CHANGED_INPUTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "identity token service": ({}, {"tokenService": {"host": "https://other.example.com"}}),
+    "identity region": ({}, {"aws": {"region": "us-east-1"}}),
+    "identity default ttl": ({}, {"defaultTTL": 900}),
+    "binding ttl": ({"ttl": 1800}, {}),
+    "service account": ({"serviceAccountId": "11111111-2222-3333-4444-555555555555"}, {}),
+}
+
+
+@pytest.mark.parametrize("change", CHANGED_INPUTS.values(), ids=CHANGED_INPUTS.keys())
+def test_a_held_token_issued_for_other_inputs_is_exchanged(
+    change: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    token = held()
+    spec, identity = binding_spec(**change[0]), identity_body(**change[1])
+    plan = decide(situation(spec=spec, identity=identity, held=token, stored=stored_like(token)))
+    assert isinstance(plan, Exchange)
+    assert plan.target.issued_for != token.issued_for
+    assert not plan.revoke_on_failure
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"description": "moved to team B"}, {"allowedNamespaces": ["payments", "team-*"]}],
+    ids=["description", "allowed namespaces"],
+)
+def test_an_identity_change_that_mints_the_same_token_keeps_the_held_one(
+    change: dict[str, Any],
+) -> None:
+    token = held()
+    plan = decide(situation(identity=identity_body(**change), held=token,
+                            stored=stored_like(token)))
+    assert plan == Wait(token.refresh_at)
+
+
+# -- after a restart: nothing held ----------------------------------------------------------
+
+
+def test_after_a_restart_a_secret_issued_for_these_inputs_is_adopted() -> None:
+    refresh_at = ISSUED + timedelta(seconds=2000)
+    status = ready_status(nextRefreshTime=rfc3339(refresh_at))
+    plan = decide(situation(stored=stored(), status=status))
+    expected = Held(target=target(), issued_at=ISSUED, expires_at=ISSUED + timedelta(seconds=TTL),
+                    refresh_at=refresh_at)
+    assert plan == Adopt(expected, ready=True)
+
+
+@pytest.mark.parametrize(
+    "next_refresh", [None, rfc3339(ISSUED + timedelta(seconds=TTL)), "soon"],
+    ids=["absent", "at expiry", "unreadable"],
+)
+def test_an_adopted_token_without_a_usable_status_time_refreshes_per_operator_settings(
+    next_refresh: str | None,
+) -> None:
+    status = ready_status(nextRefreshTime=next_refresh)
+    plan = decide(situation(stored=stored(), status=status,
+                            settings=OperatorSettings(refresh_percent=20, jitter_fraction=0.5)))
+    assert isinstance(plan, Adopt)
+    assert plan.held.refresh_at == ISSUED + timedelta(seconds=720)
+
+
+@pytest.mark.parametrize("status", [failing_status(), {}], ids=["failing", "no status"])
+def test_an_adopted_token_is_ready_only_if_the_status_said_so(status: dict[str, Any]) -> None:
+    plan = decide(situation(stored=stored(), status=status))
+    assert isinstance(plan, Adopt)
+    assert plan.ready is False
+
+
+def test_after_a_restart_a_secret_issued_for_other_inputs_is_exchanged() -> None:
+    before = target(identity=identity_body(tokenService={"host": "https://old.example.com"}))
+    plan = decide(situation(stored=stored(issued_for=before.issued_for), status=ready_status()))
+    assert isinstance(plan, Exchange)
+    assert not plan.revoke_on_failure
+
+
+@pytest.mark.parametrize(
+    "found",
+    [stored(issued_at=NOW - timedelta(seconds=TTL)), stored(intact=False), stored(issued_at=None)],
+    ids=["expired", "edited", "no times"],
+)
+def test_after_a_restart_a_stored_token_that_cannot_be_trusted_is_exchanged(found: Any) -> None:
+    assert isinstance(decide(situation(stored=found, status=ready_status())), Exchange)
+
+
+def test_a_token_minted_through_another_identity_is_deleted_if_the_exchange_fails() -> None:
+    elsewhere = target(spec=binding_spec(externalIdentityRef={"name": "old-identity"}))
+    plan = decide(situation(stored=stored(identity="old-identity",
+                                          issued_for=elsewhere.issued_for)))
+    assert isinstance(plan, Exchange)
+    assert plan.revoke_on_failure
+
+
+def test_a_secret_without_a_recorded_identity_is_kept_if_the_exchange_fails() -> None:
+    plan = decide(situation(stored=stored(identity="", issued_for="")))
+    assert isinstance(plan, Exchange)
+    assert not plan.revoke_on_failure
+
+
+# -- backoff --------------------------------------------------------------------------------
+
+RETRY_AT = NOW + timedelta(seconds=30)
+
+
+def test_a_backoff_with_unchanged_inputs_waits_until_its_retry_time() -> None:
+    backoff = Backoff(failures=2, retry_at=RETRY_AT, inputs=inputs())
+    assert decide(situation(backoff=backoff)) == Wait(RETRY_AT)
+    assert isinstance(decide(situation(backoff=backoff, now=RETRY_AT)), Exchange)
+
+
+def test_a_refusal_backs_off_instead_of_repeating_itself() -> None:
+    backoff = Backoff(failures=1, retry_at=RETRY_AT, inputs=inputs(identity=None))
+    assert decide(situation(identity=None, backoff=backoff)) == Wait(RETRY_AT)
+
+
+def test_a_revocation_is_not_delayed_by_a_backoff() -> None:
+    backoff = Backoff(failures=1, retry_at=RETRY_AT, inputs=inputs(identity=None))
+    plan = decide(situation(identity=None, stored=stored(), backoff=backoff))
+    assert refused(plan, reasons.IDENTITY_NOT_FOUND).revoke is not None
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"generation": 2}, {"identity": identity_body(defaultTTL=60)},
+     {"identity": identity_body(description="fixed")}],
+    ids=["binding generation", "identity spec", "identity description"],
+)
+def test_changed_inputs_cut_a_backoff_short(changed: dict[str, Any]) -> None:
+    backoff = Backoff(failures=4, retry_at=RETRY_AT, inputs=inputs())
+    assert isinstance(decide(situation(backoff=backoff, **changed)), Exchange)
+
+
+def test_a_failing_status_restores_its_backoff_after_a_restart() -> None:
+    backoff = restored_backoff(failing_status(), generation=1, inputs="k", now=NOW)
+    assert backoff == Backoff(failures=3, retry_at=RETRY_AT, inputs="k")
+    assert backoff.holds(NOW, "k")
+
+
+@pytest.mark.parametrize(
+    ("status", "generation"),
+    [(ready_status(failureCount=3, nextRefreshTime=rfc3339(RETRY_AT)), 1),
+     (failing_status(), 2),
+     (failing_status(nextRefreshTime=rfc3339(NOW)), 1)],
+    ids=["ready", "spec changed while down", "retry time passed"],
+)
+def test_a_status_that_is_not_backing_off_restores_no_wait(
+    status: dict[str, Any], generation: int
+) -> None:
+    backoff = restored_backoff(status, generation=generation, inputs="k", now=NOW)
+    assert backoff.retry_at is None
+    assert not backoff.holds(NOW, "k")
+
+
+def test_the_failure_count_survives_a_restart_so_backoff_keeps_growing() -> None:
+    restored = restored_backoff(failing_status(nextRefreshTime=None), generation=1, inputs="k",
+                                now=NOW)
+    problem = problem_for(Unavailable("down", status=503))
+    after = after_failure(restored, problem, inputs="k", now=NOW, settings=OperatorSettings(),
+                          rng=NoJitter())
+    assert after.failures == 4
+    assert after.retry_at == NOW + timedelta(seconds=16)
+
+
+def delays(problem: Problem, *, count: int, start: int = 0,
+           settings: OperatorSettings | None = None) -> list[float]:
+    backoff, seen = Backoff(failures=start), []
+    for _ in range(count):
+        backoff = after_failure(backoff, problem, inputs="k", now=NOW,
+                                settings=settings or OperatorSettings(), rng=NoJitter())
+        assert backoff.retry_at is not None and backoff.inputs == "k"
+        seen.append((backoff.retry_at - NOW).total_seconds())
+    return seen
+
+
+def test_backoff_doubles_with_each_consecutive_failure_up_to_the_cap() -> None:
+    problem = problem_for(Unavailable("down", status=503))
+    assert delays(problem, count=10) == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RateLimited("slow down", retry_after=45), Unavailable("busy", status=503, retry_after=45)],
+    ids=["429", "503"],
+)
+def test_a_retry_after_is_a_floor_under_the_backoff(error: ExternalIdentityError) -> None:
+    problem = problem_for(error)
+    assert delays(problem, count=1) == [45]
+    assert delays(problem, count=1, start=6) == [128]
+    assert delays(problem, count=1, start=20) == [300]
+
+
+@pytest.mark.parametrize("error", [SecretWriteError("api down"), StatusWriteError("api down")])
+def test_kubernetes_api_problems_are_retried_within_seconds(error: ExternalIdentityError) -> None:
+    assert delays(problem_for(error), count=4) == [2, 4, 4, 4]
+
+
+def test_non_retryable_problems_wait_the_permanent_retry_delay() -> None:
+    problem = problem_for(NotFound("no such account", status=404))
+    settings = OperatorSettings(permanent_retry_seconds=900)
+    assert delays(problem, count=3, settings=settings) == [900, 900, 900]
+    rejected = RequestRejected("slow", status=403)
+    rejected.retry_after = 1200
+    assert delays(problem_for(rejected), count=1, settings=settings) == [1200]
+
+
+# -- refresh timing -------------------------------------------------------------------------
+
+
+def moment(spec: dict[str, Any], settings: OperatorSettings, *, ttl: int = 600,
+           rng: random.Random | None = None) -> float:
+    at = refresh_moment(issued_at=ISSUED, expires_at=ISSUED + timedelta(seconds=ttl),
+                        binding=parse_binding(spec), settings=settings, rng=rng)
+    return (at - ISSUED).total_seconds()
+
+
+def test_operator_settings_time_the_refresh_when_the_binding_has_no_policy() -> None:
+    assert moment(binding_spec(), OperatorSettings(refresh_percent=20)) == 120
+    late = OperatorSettings(refresh_percent=95, min_remaining_seconds=300)
+    assert moment(binding_spec(), late, ttl=3600) == 3300
+
+
+def test_the_binding_refresh_policy_overrides_the_operator_settings() -> None:
+    settings = OperatorSettings(refresh_percent=20, min_remaining_seconds=300)
+    assert moment(binding_spec(refreshPolicy={"refreshAtPercent": 50}), settings) == 300
+    policy = {"refreshAtPercent": 95, "minRemainingSeconds": 0}
+    assert moment(binding_spec(refreshPolicy=policy), settings, ttl=3600) == 3420
+
+
+def test_refresh_jitter_applies_only_with_an_rng_and_only_earlier() -> None:
+    settings = OperatorSettings(refresh_percent=50, jitter_fraction=0.5)
+    assert moment(binding_spec(), settings) == 300
+    jittered = {moment(binding_spec(), settings, rng=random.Random(seed)) for seed in range(5)}
+    assert all(1 <= offset < 300 for offset in jittered)
+    assert len(jittered) > 1
+
+
+def test_a_refresh_policy_change_alone_keeps_the_planned_refresh_time() -> None:
+    token = replace(held(), refresh_at=ISSUED + timedelta(seconds=3000))
+    spec = binding_spec(refreshPolicy={"refreshAtPercent": 10})
+    assert decide(situation(spec=spec, generation=2, held=token,
+                            stored=stored_like(token))) == Wait(token.refresh_at)
