@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import httpx
 from kubernetes.client.exceptions import ApiException
 from support.kube.server import KubeAPI
 from support.kube.server import wait_for as poll
@@ -36,6 +38,25 @@ FAST_ARGS = (
     "--min-remaining-seconds",
     "1",
 )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def metric(port: int, name: str) -> float | None:
+    """One unlabelled sample from the operator's /metrics, None if absent or unreachable."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        sample, _, value = line.partition(" ")
+        if sample == name:
+            return float(value)
+    return None
 
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 20, message: str = "condition") -> T:

@@ -153,6 +153,15 @@ def test_a_held_token_is_repaired_even_while_backing_off() -> None:
     assert decide(situation(held=token, backoff=backoff)) == Repair(token)
 
 
+def test_new_secret_labels_rewrite_the_secret_with_the_held_token_not_a_new_one() -> None:
+    token = held()
+    spec = binding_spec(secret={"name": SECRET_NAME, "labels": {"team": "payments"}})
+    plan = decide(situation(spec=spec, held=token, stored=stored_like(token)))
+    assert isinstance(plan, Repair)
+    assert plan.held.token == token.token
+    assert plan.held.target.labels == {"team": "payments"}
+
+
 def test_an_adopted_token_whose_secret_was_edited_is_exchanged_not_repaired() -> None:
     token = held(with_token=False)
     plan = decide(situation(held=token, stored=stored_like(token, intact=False)))

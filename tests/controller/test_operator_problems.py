@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import Callable
 
 import httpx
@@ -13,15 +12,9 @@ from kubernetes.client import V1ObjectMeta, V1Secret
 from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 
-from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, wait_for
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, free_port, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_foreign_secret_is_never_touched(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 
 import pytest
@@ -128,30 +127,6 @@ def test_rate_limiting_is_honoured(
     assert retried_at - limited_at >= 1.9
 
 
-def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
-    cluster: Cluster,
-    account: ServiceAccount,
-    start_operator: Callable[..., OperatorProcess],
-) -> None:
-    cluster.apply_identity()
-    for index in range(3):
-        cluster.apply_binding(account.id, name=f"app-{index}", secret=f"token-{index}", ttl=600)
-    first = start_operator()
-    for index in range(3):
-        cluster.wait_ready("TokenIssued", name=f"app-{index}")
-    issued = len(cluster.phase.records.tokens)
-    assert issued == 3
-    first.stop()
-    assert "Will escalate" not in first.output, "daemons must stop on their own, not be cancelled"
-
-    second = start_operator()
-    wait_for(lambda: "resumed" in second.output.lower() or "Issued" in second.output, timeout=10)
-    time.sleep(3)
-    assert len(cluster.phase.records.tokens) == issued, "restart re-minted tokens"
-    for index in range(3):
-        assert cluster.ready(f"app-{index}")["reason"] == "TokenIssued"
-
-
 def test_deleted_or_edited_secret_is_rewritten_promptly(
     cluster: Cluster,
     account: ServiceAccount,
@@ -203,9 +178,11 @@ def test_editing_the_identity_reissues_its_bindings_tokens(
     cluster.apply_binding(account.id, ttl=None)
     start_operator()
     first = wait_for(cluster.token, message="first token")
-    assert cluster.binding()["status"]["ttl"] == 600
+    wait_for(lambda: cluster.binding()["status"].get("ttl") == 600, message="the TTL in status")
     cluster.custom.patch_cluster_custom_object(
         "externalidentity.dev", "v1alpha1", "externalidentities", "local-aws",
         {"spec": {"defaultTTL": 900}})
     wait_for(lambda: cluster.token() not in (None, first), timeout=10, message="a new token")
-    wait_for(lambda: cluster.binding()["status"]["ttl"] == 900, message="the new TTL in status")
+    wait_for(
+        lambda: cluster.binding()["status"].get("ttl") == 900, message="the new TTL in status"
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -153,11 +153,11 @@ def decide(situation: Situation) -> Plan:
         return _refuse(situation, problem, inputs)
     held = situation.held
     if held is not None and _answers(held, checked) and situation.now < held.expires_at:
-        if _secret_holds(situation.stored, held):
+        if held.target == checked.target and _secret_holds(situation.stored, held):
             if situation.now < held.refresh_at:
                 return Wait(held.refresh_at)
-        elif held.token is not None:
-            return Repair(held)
+        elif held.token is not None:  # edited, deleted, or its keys/labels changed
+            return Repair(replace(held, target=checked.target))
     if situation.backoff.holds(situation.now, inputs):
         assert situation.backoff.retry_at is not None
         return Wait(situation.backoff.retry_at)
@@ -246,8 +246,10 @@ def _revocable(situation: Situation) -> SecretTarget | None:
 
 
 def _answers(held: Held, checked: _Checked) -> bool:
-    """The held token was issued for exactly these inputs and this Secret."""
-    return held.target == checked.target
+    """The held token was issued for exactly these inputs, into a Secret of this name."""
+    return (held.issued_for, held.target.name) == (
+        checked.target.issued_for, checked.target.name
+    )
 
 
 def _secret_holds(stored: StoredToken | SecretConflict | None, held: Held) -> bool:

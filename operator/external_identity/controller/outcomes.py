@@ -15,7 +15,7 @@ from ..errors import Problem
 from ..timefmt import parse_rfc3339, rfc3339
 from ..tokenservice import IssuedToken
 from . import conditions as reasons
-from .conditions import ready_condition, set_condition
+from .conditions import MAX_MESSAGE, ready_condition, set_condition
 from .decisions import Backoff, Held
 from .specs import BindingSpec, IdentitySpec
 
@@ -61,6 +61,7 @@ def issued(
         "ttl": token.ttl,
         "secretName": held.target.name,
         "failureCount": 0,
+        "lastFailureTime": None,
     }
     if token.principal:
         status["principal"] = token.principal
@@ -106,9 +107,11 @@ def failed(
 
 
 def _changed(previous: Mapping[str, Any], reason: str, message: str) -> bool:
+    """Whether the Ready condition will read differently (compared as it is stored)."""
     condition = ready_condition(previous)
-    return condition is None or (condition.get("status"), condition.get("reason"),
-                                 condition.get("message")) != ("False", reason, message)
+    return condition is None or (
+        condition.get("status"), condition.get("reason"), condition.get("message")
+    ) != ("False", reason, message[:MAX_MESSAGE])
 
 
 def _conditions(

@@ -160,6 +160,7 @@ class BindingReconciler:
             case Repair(held=held):
                 assert held.token is not None
                 await self._secrets.write(held.target, held.token)
+                self.held = held
                 log.info("%s/%s: rewrote drifted Secret %s", self.namespace, self.name,
                          held.target.name)
                 return self._seconds_until(held.refresh_at)
