@@ -177,7 +177,8 @@ class TokenServiceError(ExternalIdentityError):
     check = "token service request"
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
-        self.server_message = redact(message)
+        # One line: remote text must not forge extra lines in logs or status.
+        self.server_message = redact(" ".join(message.split()))
         self.status = status
         super().__init__(self._describe())
 

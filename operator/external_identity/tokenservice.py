@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import httpx
 
@@ -38,14 +39,8 @@ from .proofs import ProofProvider
 from .timefmt import rfc3339
 
 __all__ = [
-    "CONSOLE_PATH_PREFIX",
-    "DEFAULT_HOST",
-    "DEFAULT_MAX_RESPONSE_BYTES",
-    "DEFAULT_TIMEOUT",
-    "IssuedToken",
-    "TokenServiceClient",
-    "TokenServiceEndpoint",
-    "build_http_client",
+    "CONSOLE_PATH_PREFIX", "DEFAULT_HOST", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT",
+    "IssuedToken", "TokenServiceClient", "TokenServiceEndpoint", "build_http_client",
 ]
 
 DEFAULT_HOST = "https://console.phase.dev"
@@ -53,6 +48,9 @@ CONSOLE_PATH_PREFIX = "/service/public"
 DEFAULT_TIMEOUT = 15.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
 MAX_RETRY_AFTER = 3600.0
+#: A granted TTL above this (ten years) is nonsense, not a token to schedule around.
+MAX_TTL = 10 * 365 * 24 * 3600
+_DELAY_SECONDS = re.compile(r"\d{1,10}(?:\.\d{1,6})?")
 
 Clock = Callable[[], datetime]
 
@@ -162,7 +160,10 @@ class TokenServiceClient:
         service_account_id: str,
         ttl: int | None = None,
     ) -> IssuedToken:
-        """Sign a fresh proof, post it, and return the issued token."""
+        """Sign a fresh proof, post it, and return the issued token.
+
+        Every :class:`TokenServiceError` raised carries the proof's ``principal``.
+        """
         proof = await provider.proof()
         body: dict[str, Any] = {
             "account": {"type": "service", "id": service_account_id},
@@ -172,12 +173,16 @@ class TokenServiceClient:
             body["tokenRequest"] = {"ttl": ttl}
         url = self.endpoint.url_for(proof.path)
         issued_at = self._clock()
-        status, headers, raw = await self._post(url, body)
-        if status != 200:
-            raise _classify(status, headers, raw)
-        return _parse_authentication(
-            raw, issued_at=issued_at, host=self.endpoint.host, principal=proof.principal
-        )
+        try:
+            status, headers, raw = await self._post(url, body)
+            if status != 200:
+                raise _classify(status, headers, raw, now=self._clock())
+            return _parse_authentication(
+                raw, issued_at=issued_at, host=self.endpoint.host, principal=proof.principal
+            )
+        except TokenServiceError as error:
+            error.principal = proof.principal
+            raise
 
     async def _post(self, url: str, body: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
         try:
@@ -195,106 +200,127 @@ class TokenServiceClient:
 
     async def _read_bounded(self, response: httpx.Response) -> bytes:
         chunks: list[bytes] = []
-        size = 0
+        room = self._max_response_bytes
         async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > self._max_response_bytes:
+            if len(chunk) > room:
+                if response.status_code != 200:
+                    chunks.append(chunk[:room])  # an error page: its start is enough
+                    break
                 raise MalformedResponse(
                     f"response larger than {self._max_response_bytes} bytes; refused to read it",
                     status=response.status_code,
                 )
             chunks.append(chunk)
+            room -= len(chunk)
         return b"".join(chunks)
 
 
-def _server_message(raw: bytes) -> str:
+_NOT_JSON = object()
+
+
+def _json(raw: bytes) -> Any:
+    """The parsed body, or ``_NOT_JSON`` (hostile nesting included)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return _NOT_JSON
+
+
+def _field(document: Any, key: str) -> str | None:
+    value = document.get(key) if isinstance(document, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _server_message(document: Any, raw: bytes) -> str:
     """The ``error`` field if the body is the documented JSON, else a text snippet."""
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    if isinstance(document, dict):
-        for key in ("error", "detail", "message"):
-            value = document.get(key)
-            if isinstance(value, str) and value:
-                return value
-    text = raw.decode("utf-8", errors="replace").strip()
-    return text or "(empty response body)"
+    for key in ("error", "detail", "message"):
+        if (value := _field(document, key)) is not None:
+            return value
+    return raw.decode("utf-8", errors="replace").strip() or "(empty response body)"
 
 
-def _retry_after(headers: httpx.Headers, clock: Clock = utcnow) -> float | None:
-    value = headers.get("Retry-After")
-    if not value:
-        return None
-    try:
+def _retry_after(headers: httpx.Headers, *, now: datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now`` (delay-seconds or an HTTP date), capped."""
+    value = headers.get("Retry-After", "").strip()
+    if _DELAY_SECONDS.fullmatch(value):
         seconds = float(value)
-    except ValueError:
+    else:
         try:
-            seconds = (parsedate_to_datetime(value) - clock()).total_seconds()
-        except (TypeError, ValueError):
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
             return None
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+        seconds = (when.replace(tzinfo=when.tzinfo or UTC) - now).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
 
 
-def _classify(status: int, headers: httpx.Headers, raw: bytes) -> TokenServiceError:
-    message = _server_message(raw)
+#: Refusals by status and the phrases the server's message contains; first match wins.
+_REFUSALS: tuple[tuple[int, tuple[str, ...], type[RequestRejected]], ...] = (
+    (400, ("ttl", "exceed"), TTLTooLong),
+    (400, ("ttl", "maximum"), TTLTooLong),
+    (400, (), InvalidRequest),
+    (401, ("signature expired",), SignatureExpired),
+    (401, (), ProofRejected),
+    (403, ("key management",), KeyManagementDisabled),
+    (403, (), UntrustedPrincipal),
+    (404, (), NotFound),
+)
+
+
+def _classify(
+    status: int, headers: httpx.Headers, raw: bytes, *, now: datetime
+) -> TokenServiceError:
+    document = _json(raw)
+    message = _server_message(document, raw)
     lowered = message.lower()
     if status == 429:
-        return RateLimited(message, retry_after=_retry_after(headers))
+        return RateLimited(message, retry_after=_retry_after(headers, now=now))
     if status >= 500:
-        return Unavailable(message, status=status)
-    if status == 400:
-        if "sts endpoint mismatch" in lowered:
-            return EndpointMismatch(message, status=status)
-        if "ttl" in lowered and ("exceed" in lowered or "maximum" in lowered):
-            return TTLTooLong(message, status=status)
-        return InvalidRequest(message, status=status)
-    if status == 401:
-        if "signature expired" in lowered:
-            return SignatureExpired(message, status=status)
-        return ProofRejected(message, status=status)
-    if status == 403:
-        if "key management" in lowered:
-            return KeyManagementDisabled(message, status=status)
-        return UntrustedPrincipal(message, status=status)
-    if status == 404:
-        return NotFound(message, status=status)
+        return Unavailable(message, status=status, retry_after=_retry_after(headers, now=now))
+    if status == 400 and "sts endpoint mismatch" in lowered:
+        expected = _field(document, "expectedEndpoint")
+        return EndpointMismatch(message, status=status, expected_endpoint=expected)
+    for code, phrases, kind in _REFUSALS:
+        if code == status and all(phrase in lowered for phrase in phrases):
+            return kind(message, status=status)
     if 400 <= status < 500:
         return RequestRejected(message, status=status)
     return MalformedResponse(f"unexpected status {status}: {message}", status=status)
 
 
+def _one_line(value: Any) -> TypeGuard[str]:
+    """A non-empty string without control characters or surrounding space."""
+    return isinstance(value, str) and value.isprintable() and value == value.strip() != ""
+
+
+def _malformed(problem: str) -> MalformedResponse:
+    return MalformedResponse(problem, status=200)
+
+
 def _parse_authentication(
     raw: bytes, *, issued_at: datetime, host: str, principal: str | None
 ) -> IssuedToken:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedResponse(
-            f"response is not JSON ({len(raw)} bytes)", status=200
-        ) from None
+    document = _json(raw)
+    if document is _NOT_JSON:
+        raise _malformed(f"response is not JSON ({len(raw)} bytes)")
     auth = document.get("authentication") if isinstance(document, dict) else None
     if not isinstance(auth, dict):
-        raise MalformedResponse("response has no 'authentication' object", status=200)
-    token = auth.get("token")
-    bearer = auth.get("bearerToken")
-    ttl = auth.get("TTL")
-    max_ttl = auth.get("maxTTL")
-    if not isinstance(token, str) or not token.strip():
-        raise MalformedResponse("'authentication.token' is missing or empty", status=200)
-    if not isinstance(bearer, str) or not bearer.strip():
-        raise MalformedResponse("'authentication.bearerToken' is missing or empty", status=200)
+        raise _malformed("response has no 'authentication' object")
+    token, bearer, ttl, max_ttl = (auth.get(k) for k in ("token", "bearerToken", "TTL", "maxTTL"))
+    if not _one_line(token):
+        raise _malformed("'authentication.token' is missing, empty or not one printable line")
+    if not _one_line(bearer):
+        raise _malformed("'authentication.bearerToken' is missing, empty or not one printable line")
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl <= 0:
-        raise MalformedResponse("'authentication.TTL' is not a positive integer", status=200)
+        raise _malformed("'authentication.TTL' is not a positive integer")
+    if ttl > MAX_TTL:
+        raise _malformed(f"'authentication.TTL' of {ttl}s is over ten years")
     if max_ttl is not None and (isinstance(max_ttl, bool) or not isinstance(max_ttl, int)):
-        raise MalformedResponse("'authentication.maxTTL' is not an integer", status=200)
+        raise _malformed("'authentication.maxTTL' is not an integer")
     token_type = auth.get("tokenType")
     return IssuedToken(
         token=token,
         bearer_token=bearer,
-        token_type=token_type if isinstance(token_type, str) else "ServiceAccount",
+        token_type=token_type if _one_line(token_type) else "ServiceAccount",
         ttl=ttl,
         max_ttl=max_ttl,
         issued_at=issued_at,

@@ -9,7 +9,8 @@ fixture                scope      yields
 sts_peer               session    StsPeer (moto, SigV4 enforced)
 entra_peer             function   EntraPeer (reset; federated token files in tmp_path)
 phase_server           function   PhaseServer (reset; JWKS fetched from entra_peer)
-aws_env                function   dict of AWS_* vars, also set in os.environ
+aws_env                function   dict of AWS_* vars, also set in os.environ; clears the
+                                  STS peer's injected faults before and after
 entra_env              function   dict of AZURE_* / CA vars, also set in os.environ;
                                   aiohttp's default SSL context trusts the peer CA
 aiohttp_trusts_entra   session    None: adds the peer CA to aiohttp's default context
@@ -116,13 +117,15 @@ def aiohttp_trusts_entra(entra_peer_session: EntraPeer) -> None:
 
 
 @pytest.fixture
-def aws_env(sts_peer: StsPeer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def aws_env(sts_peer: StsPeer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     for name in _CLEARED_AWS:
         monkeypatch.delenv(name, raising=False)
     env = sts_peer.env()
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return env
+    sts_peer.faults.clear()
+    yield env
+    sts_peer.faults.clear()
 
 
 @pytest.fixture

@@ -178,9 +178,11 @@ class PhaseServer:
         status: int = 500,
         body: bytes | dict[str, Any] | None = None,
         content_type: str | None = None,
+        headers: dict[str, str] | None = None,
         provider: Provider | None = None,
     ) -> None:
-        """Answer ``status``; the default body is Django's HTML error page."""
+        """Answer ``status`` (with extra ``headers``, e.g. Retry-After on a 503); the
+        default body is Django's HTML error page."""
         if isinstance(body, dict):
             raw, kind = json.dumps(body).encode(), "application/json"
         else:
@@ -192,6 +194,7 @@ class PhaseServer:
                 status=status,
                 body=raw,
                 content_type=content_type or kind,
+                headers=dict(headers or {}),
                 provider=provider,
             )
         )

@@ -9,6 +9,9 @@ its IAM policy evaluation. ``ThreadedMotoServer`` runs in this process, so the
 switch and moto's backends are process-global: do not use ``mock_aws`` in the
 same test session, it resets the backends this peer set up.
 
+Tests inject STS errors and a regional endpoint's signing-region check through
+``peer.faults`` (:mod:`support.peers.sts_faults`); ``aws_env`` clears them.
+
 Setup happens before enforcement: an admin IAM user with an access key, then
 two roles it may assume. AssumeRole itself runs with enforcement on, so the
 admin key is verified too. moto does not check the X-Amz-Date age; replay
@@ -35,6 +38,7 @@ from moto.core.authorization import ActionAuthenticatorMixin
 from moto.server import ThreadedMotoServer
 
 from ._http import url_host
+from .sts_faults import StsFaults
 
 __all__ = ["AwsCredentials", "StsPeer"]
 
@@ -81,6 +85,7 @@ class StsPeer:
         self._patches = pytest.MonkeyPatch()
         self._previous_auth_count = "inf"
         self.endpoint = ""
+        self.faults: StsFaults
         self.admin: AwsCredentials
         self.trusted: AwsCredentials
         self.untrusted: AwsCredentials
@@ -91,6 +96,7 @@ class StsPeer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._patch_unsigned_sts_actions()
         self._server.start()
+        self.faults = StsFaults.install(self._server)
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{url_host(host)}:{port}"
         self.admin = self._bootstrap_admin()

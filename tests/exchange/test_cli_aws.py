@@ -183,6 +183,10 @@ def test_signing_for_another_sts_endpoint_is_a_mismatch(
     assert result.code == 4
     assert result.err.startswith("error: STS endpoint does not match")
     assert "STS endpoint mismatch" in result.err
+    assert result.err.rstrip().endswith(
+        f"the token service expects http://localhost:{port}; "
+        "set spec.aws.stsEndpoint (or --sts-endpoint) to it"
+    )
 
 
 def test_credentials_sts_rejects_fail_validation(

@@ -120,7 +120,7 @@ def test_truncated_body_is_not_mistaken_for_a_token(
         (b'{"authentication": null}', "no 'authentication' object"),
         (
             b'{"authentication": {"token": "", "bearerToken": "x", "TTL": 60}}',
-            "'authentication.token' is missing or empty",
+            "'authentication.token' is missing, empty",
         ),
         (
             b'{"authentication": {"token": "t", "bearerToken": "b", "TTL": "60"}}',
@@ -222,3 +222,15 @@ def test_help_documents_every_exchange_flag(capsys: pytest.CaptureFixture[str]) 
         "--kubeconfig",
     ):
         assert flag in text
+
+
+def test_help_says_the_pods_region_never_picks_the_sts_endpoint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "exchange", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert "https://sts.REGION.amazonaws.com (us-east-1 too" in text
+    assert "The pod's AWS_REGION never picks the endpoint" in text
+    assert "the signing region is read from its host" in text
+    assert "else the global https://sts.amazonaws.com" in text

@@ -11,66 +11,42 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import dataclass, replace
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import ReadOnlyCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import ConfigurationError, CredentialsUnavailable, redact
+from ..errors import CredentialsUnavailable, redact
 from ..proofs import AWS_IAM, Proof, ProviderName
+from .sts_endpoints import StsTarget, resolve_sts_target
 
 __all__ = [
     "GET_CALLER_IDENTITY_BODY",
+    "PRINCIPAL_RETRY_INTERVAL",
     "AwsIamProvider",
     "StsTarget",
     "resolve_sts_target",
     "sign_get_caller_identity",
 ]
 
-GLOBAL_REGION = "us-east-1"
-GLOBAL_STS_ENDPOINT = "https://sts.amazonaws.com"
 GET_CALLER_IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
+#: After a failed caller-ARN lookup, proofs go without a principal for this long.
+PRINCIPAL_RETRY_INTERVAL = 60.0
+#: The lookup is for status only: one quick attempt, never a stalled exchange.
+_LOOKUP_CONFIG = Config(
+    connect_timeout=5, read_timeout=5, retries={"total_max_attempts": 1, "mode": "standard"}
+)
 
-
-@dataclass(frozen=True)
-class StsTarget:
-    """Which STS endpoint to sign for, and the region that signs it."""
-
-    region: str
-    endpoint: str
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.endpoint).netloc
-
-
-def resolve_sts_target(
-    *, region: str | None, sts_endpoint: str | None, session_region: str | None
-) -> StsTarget:
-    """Pick region and endpoint the way the Phase CLI does, with explicit overrides.
-
-    us-east-1 signs for the global endpoint ``https://sts.amazonaws.com``; any
-    other region for ``https://sts.<region>.amazonaws.com``.
-    """
-    chosen_region = region or session_region or GLOBAL_REGION
-    if sts_endpoint:
-        parts = urlsplit(sts_endpoint)
-        if parts.scheme not in ("https", "http") or not parts.netloc:
-            raise ConfigurationError(
-                f"STS endpoint {sts_endpoint!r} is not an absolute http(s) URL"
-            )
-        endpoint = f"{parts.scheme}://{parts.netloc}"
-    elif chosen_region == GLOBAL_REGION:
-        endpoint = GLOBAL_STS_ENDPOINT
-    else:
-        endpoint = f"https://sts.{chosen_region}.amazonaws.com"
-    return StsTarget(region=chosen_region, endpoint=endpoint)
+log = logging.getLogger(__name__)
 
 
 def _b64(text: str) -> str:
@@ -102,7 +78,13 @@ def sign_get_caller_identity(credentials: ReadOnlyCredentials, target: StsTarget
 
 
 class AwsIamProvider:
-    """Signs a fresh ``GetCallerIdentity`` for every exchange."""
+    """Signs a fresh ``GetCallerIdentity`` for every exchange.
+
+    The caller ARN (the proof's ``principal``, for status and error reports) is
+    looked up once and kept only once known: after a failed lookup, proofs carry
+    no principal and the lookup is tried again on the first proof at least
+    ``principal_retry_interval`` seconds (by ``monotonic``) later.
+    """
 
     provider: ProviderName = AWS_IAM
 
@@ -112,10 +94,15 @@ class AwsIamProvider:
         region: str | None = None,
         sts_endpoint: str | None = None,
         session: botocore.session.Session | None = None,
+        principal_retry_interval: float = PRINCIPAL_RETRY_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._session = session or botocore.session.get_session()
         self._principal: str | None = None
         self._principal_lock = asyncio.Lock()
+        self._lookup_failed_at: float | None = None
+        self._retry_interval = principal_retry_interval
+        self._monotonic = monotonic
         self.target = resolve_sts_target(
             region=region,
             sts_endpoint=sts_endpoint,
@@ -124,24 +111,43 @@ class AwsIamProvider:
 
     async def proof(self) -> Proof:
         credentials = await asyncio.to_thread(self._frozen_credentials)
+        principal = await self._known_principal()
+        proof = sign_get_caller_identity(credentials, self.target)
+        return replace(proof, principal=principal)
+
+    async def _known_principal(self) -> str | None:
         if self._principal is None:
             async with self._principal_lock:  # one STS lookup, not one per concurrent exchange
-                if self._principal is None:
-                    self._principal = await asyncio.to_thread(self._caller_arn)
-        proof = sign_get_caller_identity(credentials, self.target)
-        return replace(proof, principal=self._principal or None)
+                if self._principal is None and self._lookup_due():
+                    arn = await asyncio.to_thread(self._caller_arn)
+                    if arn is None:
+                        self._lookup_failed_at = self._monotonic()
+                    else:
+                        self._principal, self._lookup_failed_at = arn, None
+        return self._principal
 
-    def _caller_arn(self) -> str:
-        """Ask STS once who we are, for status; an empty answer means unknown."""
+    def _lookup_due(self) -> bool:
+        failed_at = self._lookup_failed_at
+        return failed_at is None or self._monotonic() - failed_at >= self._retry_interval
+
+    def _caller_arn(self) -> str | None:
+        """Ask STS who we are, for status; None when it could not say."""
         try:
             # botocore generates its client methods at run time; mypy cannot see them.
             sts: Any = self._session.create_client(
-                "sts", region_name=self.target.region, endpoint_url=self.target.endpoint
+                "sts",
+                region_name=self.target.region,
+                endpoint_url=self.target.endpoint,
+                config=_LOOKUP_CONFIG,
             )
             arn = sts.get_caller_identity().get("Arn")
-        except (BotoCoreError, ClientError):
-            return ""
-        return arn if isinstance(arn, str) else ""
+        except (BotoCoreError, ClientError) as error:
+            log.info(
+                "AWS caller ARN lookup at %s failed; proofs name no principal until it works: "
+                "%s: %s", self.target.endpoint, type(error).__name__, redact(str(error)),
+            )
+            return None
+        return arn if isinstance(arn, str) and arn else None
 
     def _frozen_credentials(self) -> ReadOnlyCredentials:
         try:
