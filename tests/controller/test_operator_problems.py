@@ -128,6 +128,35 @@ def test_a_refusal_shows_the_token_services_message_and_a_warning_event(
     assert cluster.secret() is None
 
 
+def test_a_refusal_shows_the_principal_to_trust(
+    cluster: Cluster, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    untrusted, _ = aws_account(
+        cluster.phase, cluster.sts,
+        trusted_principals=[cluster.sts.trust_pattern("unrelated-workload")],
+    )
+    cluster.apply_identity()
+    cluster.apply_binding(untrusted.id, ttl=600)
+    start_operator()
+    cluster.wait_ready("Rejected")
+    principal = wait_for(
+        lambda: cluster.binding()["status"].get("principal"), message="the principal in status"
+    )
+    assert principal == cluster.sts.assumed_role_arn
+
+
+def test_an_sts_endpoint_mismatch_names_the_expected_endpoint_and_the_field(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity(aws={"region": "eu-west-1"})  # signs for sts.eu-west-1.amazonaws.com
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    condition = cluster.wait_ready("Rejected")
+    assert "STS endpoint" in condition["message"]
+    assert cluster.sts.endpoint in condition["message"]
+    assert "spec.aws.stsEndpoint" in condition["message"]
+
+
 def test_no_token_material_in_logs_events_or_status(
     cluster: Cluster,
     account: ServiceAccount,
