@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from external_identity.controller.decisions import Backoff, Held, Situation
+from external_identity.controller.backoffs import Backoff
+from external_identity.controller.decisions import Held, Situation
 from external_identity.controller.fingerprints import inputs_key, issued_for
 from external_identity.controller.settings import OperatorSettings
 from external_identity.controller.specs import parse_binding, parse_identity

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -10,32 +9,17 @@ from typing import Any
 import pytest
 
 from external_identity.controller import conditions as reasons
+from external_identity.controller.backoffs import Backoff
 from external_identity.controller.decisions import (
     Adopt,
-    Backoff,
     Exchange,
     Held,
     Refuse,
     Repair,
     Wait,
-    after_failure,
     decide,
-    refresh_moment,
-    restored_backoff,
 )
-from external_identity.controller.problems import problem_for
 from external_identity.controller.settings import OperatorSettings
-from external_identity.controller.specs import parse_binding
-from external_identity.errors import (
-    ExternalIdentityError,
-    NotFound,
-    Problem,
-    RateLimited,
-    RequestRejected,
-    SecretWriteError,
-    StatusWriteError,
-    Unavailable,
-)
 from external_identity.timefmt import rfc3339
 
 from .situations import (
@@ -45,7 +29,6 @@ from .situations import (
     SECRET_NAME,
     TTL,
     UID,
-    NoJitter,
     binding_spec,
     conflict,
     failing_status,
@@ -311,109 +294,6 @@ def test_changed_inputs_cut_a_backoff_short(changed: dict[str, Any]) -> None:
     backoff = Backoff(failures=4, retry_at=RETRY_AT, inputs=inputs())
     assert isinstance(decide(situation(backoff=backoff, **changed)), Exchange)
 
-
-def test_a_failing_status_restores_its_backoff_after_a_restart() -> None:
-    backoff = restored_backoff(failing_status(), generation=1, inputs="k", now=NOW)
-    assert backoff == Backoff(failures=3, retry_at=RETRY_AT, inputs="k")
-    assert backoff.holds(NOW, "k")
-
-
-@pytest.mark.parametrize(
-    ("status", "generation"),
-    [(ready_status(failureCount=3, nextRefreshTime=rfc3339(RETRY_AT)), 1),
-     (failing_status(), 2),
-     (failing_status(nextRefreshTime=rfc3339(NOW)), 1)],
-    ids=["ready", "spec changed while down", "retry time passed"],
-)
-def test_a_status_that_is_not_backing_off_restores_no_wait(
-    status: dict[str, Any], generation: int
-) -> None:
-    backoff = restored_backoff(status, generation=generation, inputs="k", now=NOW)
-    assert backoff.retry_at is None
-    assert not backoff.holds(NOW, "k")
-
-
-def test_the_failure_count_survives_a_restart_so_backoff_keeps_growing() -> None:
-    restored = restored_backoff(failing_status(nextRefreshTime=None), generation=1, inputs="k",
-                                now=NOW)
-    problem = problem_for(Unavailable("down", status=503))
-    after = after_failure(restored, problem, inputs="k", now=NOW, settings=OperatorSettings(),
-                          rng=NoJitter())
-    assert after.failures == 4
-    assert after.retry_at == NOW + timedelta(seconds=16)
-
-
-def delays(problem: Problem, *, count: int, start: int = 0,
-           settings: OperatorSettings | None = None) -> list[float]:
-    backoff, seen = Backoff(failures=start), []
-    for _ in range(count):
-        backoff = after_failure(backoff, problem, inputs="k", now=NOW,
-                                settings=settings or OperatorSettings(), rng=NoJitter())
-        assert backoff.retry_at is not None and backoff.inputs == "k"
-        seen.append((backoff.retry_at - NOW).total_seconds())
-    return seen
-
-
-def test_backoff_doubles_with_each_consecutive_failure_up_to_the_cap() -> None:
-    problem = problem_for(Unavailable("down", status=503))
-    assert delays(problem, count=10) == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
-
-
-@pytest.mark.parametrize(
-    "error",
-    [RateLimited("slow down", retry_after=45), Unavailable("busy", status=503, retry_after=45)],
-    ids=["429", "503"],
-)
-def test_a_retry_after_is_a_floor_under_the_backoff(error: ExternalIdentityError) -> None:
-    problem = problem_for(error)
-    assert delays(problem, count=1) == [45]
-    assert delays(problem, count=1, start=6) == [128]
-    assert delays(problem, count=1, start=20) == [300]
-
-
-@pytest.mark.parametrize("error", [SecretWriteError("api down"), StatusWriteError("api down")])
-def test_kubernetes_api_problems_are_retried_within_seconds(error: ExternalIdentityError) -> None:
-    assert delays(problem_for(error), count=4) == [2, 4, 4, 4]
-
-
-def test_non_retryable_problems_wait_the_permanent_retry_delay() -> None:
-    problem = problem_for(NotFound("no such account", status=404))
-    settings = OperatorSettings(permanent_retry_seconds=900)
-    assert delays(problem, count=3, settings=settings) == [900, 900, 900]
-    rejected = RequestRejected("slow", status=403)
-    rejected.retry_after = 1200
-    assert delays(problem_for(rejected), count=1, settings=settings) == [1200]
-
-
-# -- refresh timing -------------------------------------------------------------------------
-
-
-def moment(spec: dict[str, Any], settings: OperatorSettings, *, ttl: int = 600,
-           rng: random.Random | None = None) -> float:
-    at = refresh_moment(issued_at=ISSUED, expires_at=ISSUED + timedelta(seconds=ttl),
-                        binding=parse_binding(spec), settings=settings, rng=rng)
-    return (at - ISSUED).total_seconds()
-
-
-def test_operator_settings_time_the_refresh_when_the_binding_has_no_policy() -> None:
-    assert moment(binding_spec(), OperatorSettings(refresh_percent=20)) == 120
-    late = OperatorSettings(refresh_percent=95, min_remaining_seconds=300)
-    assert moment(binding_spec(), late, ttl=3600) == 3300
-
-
-def test_the_binding_refresh_policy_overrides_the_operator_settings() -> None:
-    settings = OperatorSettings(refresh_percent=20, min_remaining_seconds=300)
-    assert moment(binding_spec(refreshPolicy={"refreshAtPercent": 50}), settings) == 300
-    policy = {"refreshAtPercent": 95, "minRemainingSeconds": 0}
-    assert moment(binding_spec(refreshPolicy=policy), settings, ttl=3600) == 3420
-
-
-def test_refresh_jitter_applies_only_with_an_rng_and_only_earlier() -> None:
-    settings = OperatorSettings(refresh_percent=50, jitter_fraction=0.5)
-    assert moment(binding_spec(), settings) == 300
-    jittered = {moment(binding_spec(), settings, rng=random.Random(seed)) for seed in range(5)}
-    assert all(1 <= offset < 300 for offset in jittered)
-    assert len(jittered) > 1
 
 
 def test_a_refresh_policy_change_alone_keeps_the_planned_refresh_time() -> None:

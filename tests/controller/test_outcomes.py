@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from external_identity.controller import conditions as reasons
-from external_identity.controller.decisions import Backoff
+from external_identity.controller.backoffs import Backoff
 from external_identity.controller.outcomes import Event, Report, failed, issued
 from external_identity.controller.specs import parse_binding, parse_identity
 from external_identity.errors import Problem

@@ -14,10 +14,9 @@ The executor (:mod:`.reconciler`) carries the plan out; :mod:`.outcomes` reports
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from ..errors import ConfigurationError, Problem, SecretConflict
@@ -25,16 +24,16 @@ from ..secretwriter import SecretTarget, StoredToken
 from ..timefmt import parse_rfc3339, rfc3339
 from ..tokenservice import IssuedToken
 from . import conditions as reasons
+from .backoffs import Backoff
 from .fingerprints import inputs_key, issued_for
 from .problems import problem_for
-from .schedule import refresh_time, retry_delay
+from .schedule import refresh_moment
 from .settings import OperatorSettings
 from .specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
 from .targets import secret_target
 
 __all__ = [
     "Adopt",
-    "Backoff",
     "Exchange",
     "Held",
     "Plan",
@@ -42,10 +41,7 @@ __all__ = [
     "Repair",
     "Situation",
     "Wait",
-    "after_failure",
     "decide",
-    "refresh_moment",
-    "restored_backoff",
 ]
 
 UNSUPPORTED_SOURCES = frozenset({"ServiceAccount"})
@@ -66,19 +62,6 @@ class Held:
     @property
     def issued_for(self) -> str:
         return self.target.issued_for
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Consecutive failures, when to try again, and the inputs that last failed."""
-
-    failures: int = 0
-    retry_at: datetime | None = None
-    inputs: str | None = None
-
-    def holds(self, now: datetime, inputs: str) -> bool:
-        """Still backing off: not yet time, and nothing changed since the failure."""
-        return self.retry_at is not None and now < self.retry_at and self.inputs == inputs
 
 
 @dataclass(frozen=True)
@@ -293,86 +276,3 @@ def _adoptable(situation: Situation, checked: _Checked) -> Adopt | None:
 
 def _minted_elsewhere(stored: StoredToken | SecretConflict | None, target: SecretTarget) -> bool:
     return isinstance(stored, StoredToken) and stored.identity not in ("", target.identity)
-
-
-# -- timing -----------------------------------------------------------------------------------
-
-
-def refresh_moment(
-    *,
-    issued_at: datetime,
-    expires_at: datetime,
-    binding: BindingSpec,
-    settings: OperatorSettings,
-    rng: random.Random | None,
-) -> datetime:
-    """When to replace a token: the binding's refresh policy, else the operator's settings.
-
-    Without ``rng`` there is no jitter (a token adopted after a restart whose status lost
-    its refresh time gets the planned moment itself).
-    """
-    defaults = settings
-    policy = binding.refresh_policy
-    percent = (
-        policy.refresh_at_percent
-        if policy.refresh_at_percent is not None
-        else defaults.refresh_percent
-    )
-    margin = (
-        policy.min_remaining_seconds
-        if policy.min_remaining_seconds is not None
-        else defaults.min_remaining_seconds
-    )
-    return refresh_time(
-        issued_at=issued_at,
-        expires_at=expires_at,
-        fraction=percent / 100,
-        margin=timedelta(seconds=margin),
-        jitter_fraction=defaults.jitter_fraction if rng is not None else 0.0,
-        rng=rng or random.Random(0),
-    )
-
-
-def restored_backoff(
-    status: Mapping[str, Any], *, generation: int | None, inputs: str, now: datetime
-) -> Backoff:
-    """After a restart: the backoff a failing binding was in, read back from its status."""
-    failures = status.get("failureCount")
-    count = failures if isinstance(failures, int) and failures > 0 else 0
-    retry_at = parse_rfc3339(str(status.get("nextRefreshTime") or ""))
-    if (
-        count == 0
-        or reasons.is_ready(status)
-        or status.get("observedGeneration") != generation
-        or retry_at is None
-        or retry_at <= now
-    ):
-        return Backoff(failures=count)
-    return Backoff(failures=count, retry_at=retry_at, inputs=inputs)
-
-
-def after_failure(
-    backoff: Backoff,
-    problem: Problem,
-    *,
-    inputs: str,
-    now: datetime,
-    settings: OperatorSettings,
-    rng: random.Random,
-) -> Backoff:
-    """The backoff after one more consecutive failure."""
-    failures = backoff.failures + 1
-    if problem.retryable:
-        cap = settings.backoff_cap_seconds
-        if problem.retry_cap is not None:
-            cap = min(cap, problem.retry_cap)
-        delay = retry_delay(
-            failures=failures,
-            base=min(settings.backoff_base_seconds, cap),
-            cap=cap,
-            retry_after=problem.retry_after,
-            rng=rng,
-        )
-    else:
-        delay = max(settings.permanent_retry_seconds, problem.retry_after or 0.0)
-    return Backoff(failures=failures, retry_at=now + timedelta(seconds=delay), inputs=inputs)

@@ -15,8 +15,9 @@ from ..errors import Problem
 from ..timefmt import parse_rfc3339, rfc3339
 from ..tokenservice import IssuedToken
 from . import conditions as reasons
+from .backoffs import Backoff
 from .conditions import MAX_MESSAGE, ready_condition, set_condition
-from .decisions import Backoff, Held
+from .decisions import Held
 from .specs import BindingSpec, IdentitySpec
 
 __all__ = ["Event", "Report", "failed", "issued"]

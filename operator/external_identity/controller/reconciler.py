@@ -18,25 +18,13 @@ from ..errors import ExternalIdentityError, Problem, SecretConflict
 from ..secretwriter import SecretTarget, SecretWriter, StoredToken
 from ..timefmt import rfc3339
 from . import outcomes
-from .decisions import (
-    Adopt,
-    Backoff,
-    Exchange,
-    Held,
-    Plan,
-    Refuse,
-    Repair,
-    Situation,
-    Wait,
-    after_failure,
-    decide,
-    refresh_moment,
-    restored_backoff,
-)
+from .backoffs import Backoff, after_failure, restored_backoff
+from .decisions import Adopt, Exchange, Held, Plan, Refuse, Repair, Situation, Wait, decide
 from .exchangers import ExchangePool
 from .fingerprints import inputs_key
 from .metrics import ReadyBindings
 from .problems import problem_for
+from .schedule import refresh_moment
 from .settings import OperatorSettings
 from .statuses import StatusWriter
 from .targets import read_target

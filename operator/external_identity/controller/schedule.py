@@ -5,7 +5,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-__all__ = ["MIN_REFRESH_INTERVAL", "refresh_time", "retry_delay"]
+from .settings import OperatorSettings
+from .specs import BindingSpec
+
+__all__ = ["MIN_REFRESH_INTERVAL", "refresh_moment", "refresh_time", "retry_delay"]
 
 #: Never schedule refreshes closer together than this (guards tiny TTLs).
 MIN_REFRESH_INTERVAL = timedelta(seconds=1)
@@ -53,3 +56,38 @@ def retry_delay(
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
+
+
+def refresh_moment(
+    *,
+    issued_at: datetime,
+    expires_at: datetime,
+    binding: BindingSpec,
+    settings: OperatorSettings,
+    rng: random.Random | None,
+) -> datetime:
+    """When to replace a token: the binding's refresh policy, else the operator's settings.
+
+    Without ``rng`` there is no jitter (a token adopted after a restart whose status lost
+    its refresh time gets the planned moment itself).
+    """
+    defaults = settings
+    policy = binding.refresh_policy
+    percent = (
+        policy.refresh_at_percent
+        if policy.refresh_at_percent is not None
+        else defaults.refresh_percent
+    )
+    margin = (
+        policy.min_remaining_seconds
+        if policy.min_remaining_seconds is not None
+        else defaults.min_remaining_seconds
+    )
+    return refresh_time(
+        issued_at=issued_at,
+        expires_at=expires_at,
+        fraction=percent / 100,
+        margin=timedelta(seconds=margin),
+        jitter_fraction=defaults.jitter_fraction if rng is not None else 0.0,
+        rng=rng or random.Random(0),
+    )
