@@ -39,3 +39,16 @@ def test_every_error_the_package_raises_descends_from_one_root() -> None:
     tree = errors.__doc__ or ""
     for cls in classes:
         assert cls.__name__ in tree, f"{cls.__name__} is missing from the tree in the docstring"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_exception_a_module_defines_descends_from_the_root(name: str) -> None:
+    module = importlib.import_module(name)
+    defined = [
+        value for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, BaseException)
+        and value.__module__ == name
+    ]
+    strays = [cls.__qualname__ for cls in defined
+              if not issubclass(cls, errors.ExternalIdentityError)]
+    assert strays == [], f"{name} defines exceptions outside ExternalIdentityError"

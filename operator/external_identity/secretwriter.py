@@ -14,21 +14,18 @@ operator can resume its schedule without re-minting, and a checksum of the data 
 when someone edited or emptied the Secret. Token values never reach a log line or an error
 message; errors name the Secret and the API's reason only.
 
+What goes into a Secret (data, annotations) and what is read back from one is pure data in
+:mod:`external_identity.secretdata`; its public names are re-exported here.
+
 Every call to the (blocking) Kubernetes client runs in a worker thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import hashlib
 import json
 import logging
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import urllib3.exceptions
@@ -43,13 +40,34 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 
 from .errors import (
-    ConfigurationError,
+    ExternalIdentityError,
     NamespaceTerminating,
     SecretConflict,
     SecretWriteError,
     redact,
 )
-from .timefmt import parse_rfc3339, rfc3339
+from .secretdata import (
+    ANNOTATION_PREFIX,
+    CHECKSUM_ANNOTATION,
+    EXPIRES_AT_ANNOTATION,
+    IDENTITY_ANNOTATION,
+    ISSUED_AT_ANNOTATION,
+    ISSUED_FOR_ANNOTATION,
+    MANAGED_BY_LABEL,
+    OWNER_ANNOTATION,
+    SECRET_KEY_PATTERN,
+    TTL_ANNOTATION,
+    OwnerReference,
+    SecretKeys,
+    SecretTarget,
+    StoredToken,
+    data_checksum,
+    not_ours,
+    secret_data,
+    stored_token,
+    token_annotations,
+)
+from .timefmt import rfc3339
 from .tokenservice import IssuedToken
 
 __all__ = [
@@ -77,115 +95,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MANAGED_BY_LABEL = ("app.kubernetes.io/managed-by", "external-identity-operator")
-ANNOTATION_PREFIX = "externalidentity.dev/"
-OWNER_ANNOTATION = ANNOTATION_PREFIX + "owner"
-IDENTITY_ANNOTATION = ANNOTATION_PREFIX + "identity"
-EXPIRES_AT_ANNOTATION = ANNOTATION_PREFIX + "expires-at"
-ISSUED_FOR_ANNOTATION = ANNOTATION_PREFIX + "issued-for"
-ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "issued-at"
-#: Where releases before 0.2 recorded the issue time; read so an upgrade does not re-mint.
-_LEGACY_ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "refreshed-at"
-TTL_ANNOTATION = ANNOTATION_PREFIX + "ttl"
-CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "data-checksum"
-
 #: How many stale-resourceVersion conflicts a write or delete absorbs before giving up.
 DEFAULT_CONFLICT_RETRIES = 5
-
-#: What Kubernetes accepts as a Secret data key.
-SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
-_SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
-
-
-@dataclass(frozen=True)
-class SecretKeys:
-    """Which Secret data key holds which value; ``None`` leaves that value out."""
-
-    token: str = "token"
-    bearer_token: str | None = None
-    expires_at: str | None = None
-    host: str | None = None
-
-    def names(self) -> list[str]:
-        return [key for key in (self.token, self.bearer_token, self.expires_at, self.host) if key]
-
-
-@dataclass(frozen=True)
-class OwnerReference:
-    """The object that owns the Secret (the binding), for garbage collection on its deletion."""
-
-    api_version: str
-    kind: str
-    name: str
-    uid: str
-
-
-@dataclass(frozen=True)
-class SecretTarget:
-    """Where a token goes and who may write it there."""
-
-    namespace: str
-    name: str
-    #: Who may write this Secret: the binding's uid for the controller, a fixed key for the CLI.
-    owner_key: str
-    #: What minted the token (e.g. the ExternalIdentity's name).
-    identity: str
-    #: A fingerprint of every setting the token was minted with ("" when not tracked), so a
-    #: restarted operator notices changes made while it was down.
-    issued_for: str = ""
-    keys: SecretKeys = field(default_factory=SecretKeys)
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    owner: OwnerReference | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class StoredToken:
-    """What an earlier write left in the Secret, read back (restart-resume, drift detection)."""
-
-    expires_at: datetime | None
-    issued_at: datetime | None
-    #: The data is exactly what was written: checksum matches, keys as configured, token set.
-    data_intact: bool
-    resource_version: str
-    #: The identity (name) that minted the token, and the fingerprint of its settings.
-    identity: str = ""
-    issued_for: str = ""
-
-
-def data_checksum(data: Mapping[str, str]) -> str:
-    """sha256 (hex) of the Secret's base64 ``data``, canonically serialized."""
-    canonical = json.dumps(dict(data), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _b64(value: str) -> str:
-    return base64.b64encode(value.encode()).decode()
-
-
-def _secret_data(keys: SecretKeys, token: IssuedToken) -> dict[str, str]:
-    names = keys.names()
-    bad = [name for name in names if not _SECRET_KEY.match(name)]
-    if bad:
-        raise ConfigurationError(
-            f"invalid Secret data key(s) {', '.join(map(repr, bad))}: keys may only contain "
-            "letters, digits, '-', '_' and '.'"
-        )
-    if len(set(names)) != len(names):
-        raise ConfigurationError(f"Secret data keys must be distinct, got {names}")
-    if not token.token:
-        raise SecretWriteError("refusing to write an empty token")
-    values = {
-        keys.token: token.token,
-        keys.bearer_token: token.bearer_token,
-        keys.expires_at: rfc3339(token.expires_at),
-        keys.host: token.host,
-    }
-    return {key: _b64(value) for key, value in values.items() if key}
 
 
 def _text(value: str | bytes) -> str:
@@ -205,12 +116,12 @@ def _api_failure(error: ApiException) -> tuple[str, str]:
     return reason, message
 
 
-class _Stale(Exception):
-    """409: the Secret changed (or appeared) since we read it."""
+class _Stale(ExternalIdentityError):
+    """409: the Secret changed (or appeared) since we read it; caught inside this module."""
 
 
-class _Gone(Exception):
-    """404: the Secret is not there (any more)."""
+class _Gone(ExternalIdentityError):
+    """404: the Secret is not there (any more); caught inside this module."""
 
 
 class SecretWriter:
@@ -229,7 +140,7 @@ class SecretWriter:
         ours, :class:`NamespaceTerminating` if its namespace is going away, and
         :class:`SecretWriteError` for anything else the API refused.
         """
-        data = _secret_data(target.keys, token)
+        data = secret_data(target.keys, token)
         current = await self._get(target)
         raced_on_create = False
         for _ in range(self._conflict_retries + 1):
@@ -267,22 +178,11 @@ class SecretWriter:
             return None
         self._ensure_ours(current, target)
         metadata = current.metadata or V1ObjectMeta()
-        annotations = metadata.annotations or {}
-        data = {key: _text(value) for key, value in (current.data or {}).items()}
-        return StoredToken(
-            expires_at=parse_rfc3339(annotations.get(EXPIRES_AT_ANNOTATION, "")),
-            issued_at=parse_rfc3339(
-                annotations.get(ISSUED_AT_ANNOTATION)
-                or annotations.get(_LEGACY_ISSUED_AT_ANNOTATION, "")
-            ),
-            data_intact=(
-                annotations.get(CHECKSUM_ANNOTATION) == data_checksum(data)
-                and sorted(data) == sorted(target.keys.names())
-                and _decodes_to_something(data.get(target.keys.token, ""))
-            ),
+        return stored_token(
+            metadata.annotations or {},
+            {key: _text(value) for key, value in (current.data or {}).items()},
+            keys=target.keys,
             resource_version=metadata.resource_version or "",
-            identity=annotations.get(IDENTITY_ANNOTATION, ""),
-            issued_for=annotations.get(ISSUED_FOR_ANNOTATION, ""),
         )
 
     async def delete(self, target: SecretTarget) -> bool:
@@ -291,7 +191,7 @@ class SecretWriter:
             current = await self._get(target)
             if current is None:
                 return False
-            if not self._is_ours(current, target):
+            if self._not_ours(current, target) is not None:
                 logger.info("Not deleting Secret %s: it is not ours", target.ref)
                 return False
             metadata = current.metadata or V1ObjectMeta()
@@ -332,25 +232,11 @@ class SecretWriter:
             if target.owner is not None
             else existing.owner_references if existing is not None else None
         )
-        annotations = {
-            **target.annotations,
-            OWNER_ANNOTATION: target.owner_key,
-            IDENTITY_ANNOTATION: target.identity,
-            **(
-                {ISSUED_FOR_ANNOTATION: target.issued_for}
-                if target.issued_for
-                else {}
-            ),
-            EXPIRES_AT_ANNOTATION: rfc3339(token.expires_at),
-            ISSUED_AT_ANNOTATION: rfc3339(token.issued_at),
-            TTL_ANNOTATION: str(token.ttl),
-            CHECKSUM_ANNOTATION: data_checksum(data),
-        }
         metadata = V1ObjectMeta(
             name=target.name,
             namespace=target.namespace,
             labels={**target.labels, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]},
-            annotations=annotations,
+            annotations=token_annotations(target, token, data),
             owner_references=owner_references,
             # Someone else's finalizers stay; the resourceVersion makes the replace conditional.
             finalizers=existing.finalizers if existing is not None else None,
@@ -361,31 +247,13 @@ class SecretWriter:
         )
 
     @staticmethod
-    def _is_ours(secret: V1Secret, target: SecretTarget) -> bool:
+    def _not_ours(secret: V1Secret, target: SecretTarget) -> str | None:
         metadata = secret.metadata or V1ObjectMeta()
-        labels = metadata.labels or {}
-        annotations = metadata.annotations or {}
-        return (
-            labels.get(MANAGED_BY_LABEL[0]) == MANAGED_BY_LABEL[1]
-            and annotations.get(OWNER_ANNOTATION) == target.owner_key
-        )
+        return not_ours(metadata.labels or {}, metadata.annotations or {}, target)
 
     def _ensure_ours(self, secret: V1Secret, target: SecretTarget) -> None:
-        if self._is_ours(secret, target):
-            return
-        metadata = secret.metadata or V1ObjectMeta()
-        if (metadata.labels or {}).get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]:
-            raise SecretConflict(
-                f"Secret {target.ref} already exists and is not managed by "
-                f"{MANAGED_BY_LABEL[1]}; refusing to overwrite it (delete it, or choose "
-                "another secret name)"
-            )
-        owner = (metadata.annotations or {}).get(OWNER_ANNOTATION, "")
-        raise SecretConflict(
-            f"Secret {target.ref} is managed for another owner ({redact(owner, limit=80)!r}); "
-            "refusing to overwrite it (two writers cannot share one Secret: choose another "
-            "secret name)"
-        )
+        if (why := self._not_ours(secret, target)) is not None:
+            raise SecretConflict(why)
 
     async def _get(self, target: SecretTarget) -> V1Secret | None:
         try:
@@ -426,9 +294,3 @@ class SecretWriter:
             f"cannot {action} Secret {target.ref}: {error.status} {reason}{detail}"
         ) from error
 
-
-def _decodes_to_something(value: str) -> bool:
-    try:
-        return bool(base64.b64decode(value, validate=True))
-    except (binascii.Error, ValueError):
-        return False

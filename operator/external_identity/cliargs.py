@@ -1,0 +1,72 @@
+"""Argument types for the ``external-identity`` command line: text in, a checked value out.
+
+Each raises :class:`argparse.ArgumentTypeError`, which argparse turns into a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import uuid
+
+__all__ = [
+    "non_negative_float",
+    "percent",
+    "positive_float",
+    "positive_int",
+    "secret_ref",
+    "uuid_text",
+]
+
+
+def uuid_text(value: str) -> str:
+    """A UUID in its canonical lower-case, hyphenated form."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a UUID") from None
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be greater than zero")
+    return number
+
+
+def positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be greater than zero")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must not be negative")
+    return number
+
+
+def percent(value: str) -> int:
+    """A refresh percentage: a whole number from 10 to 95."""
+    number = positive_int(value)
+    if not 10 <= number <= 95:
+        raise argparse.ArgumentTypeError(f"{value!r} must be between 10 and 95")
+    return number
+
+
+def secret_ref(value: str) -> tuple[str, str]:
+    """``NAMESPACE/NAME`` as ``(namespace, name)``."""
+    namespace, sep, name = value.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"{value!r} is not NAMESPACE/NAME")
+    return namespace, name

@@ -1,0 +1,125 @@
+"""The ``external-identity run`` sub-command: its flags, and the operator started from them."""
+
+from __future__ import annotations
+
+import argparse
+import random
+
+from .cliargs import non_negative_float, percent, positive_float, positive_int
+from .controller.settings import OperatorSettings
+from .errors import ConfigurationError
+from .logsetup import LOG_FORMATS, LOG_LEVELS
+
+__all__ = ["add_run_parser", "run"]
+
+
+def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="run the operator: keep every ServiceAccountBinding's Secret holding a fresh token",
+        description=(
+            "Run the controller against the cluster of the in-cluster service account or "
+            "the current kubeconfig. Watches ExternalIdentity and ServiceAccountBinding "
+            "resources and keeps each binding's Secret filled with a valid token."
+        ),
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], dest="namespaces", metavar="NS",
+        help="watch bindings only in this namespace (repeatable; globs like 'team-*' allowed)",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true",
+        help="watch bindings in all namespaces (the default)",
+    )
+    parser.add_argument(
+        "--peering", metavar="NAME",
+        help="kopf peering object for high availability: only the highest-priority replica "
+        "acts (default: standalone, for a single replica)",
+    )
+    parser.add_argument(
+        "--priority", type=int,
+        help="this replica's peering priority; replicas sharing the top priority all pause, "
+        "so the default with --peering is a random one per process",
+    )
+    parser.add_argument(
+        "--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS,
+        help="log verbosity (same as the global --log-level)",
+    )
+    parser.add_argument(
+        "--log-format", default="plain", choices=LOG_FORMATS,
+        help="plain text, one JSON object per line, or plain with source locations "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--liveness", metavar="URL",
+        help="serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument(
+        "--metrics-port", type=positive_int, metavar="PORT",
+        help="serve Prometheus metrics on this port (default: off)",
+    )
+    defaults = OperatorSettings()
+    parser.add_argument(
+        "--refresh-percent", type=percent, default=defaults.refresh_percent, metavar="PERCENT",
+        help="refresh tokens once this percentage of their granted TTL has passed, unless a "
+        "binding sets spec.refreshPolicy.refreshAtPercent (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--min-remaining-seconds", type=non_negative_float,
+        default=defaults.min_remaining_seconds, metavar="SECONDS",
+        help="never refresh later than this before expiry, unless a binding sets "
+        "spec.refreshPolicy.minRemainingSeconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-concurrent-exchanges", type=positive_int,
+        default=defaults.max_concurrent_exchanges, metavar="N",
+        help="at most N exchanges in flight toward token services (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backoff-base", type=positive_float, default=defaults.backoff_base_seconds,
+        metavar="SECONDS",
+        help="first retry delay after a transient failure (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--backoff-cap", type=positive_float, default=defaults.backoff_cap_seconds,
+        metavar="SECONDS",
+        help="longest retry delay after transient failures (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--permanent-retry", type=positive_float, default=defaults.permanent_retry_seconds,
+        metavar="SECONDS",
+        help="retry delay after the token service refuses a request (default: %(default)s)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the operator with the parsed flags until it is stopped."""
+    from .controller.running import RunOptions, run_operator
+
+    try:
+        settings = OperatorSettings(
+            namespaces=tuple(args.namespaces),
+            refresh_percent=args.refresh_percent,
+            min_remaining_seconds=args.min_remaining_seconds,
+            max_concurrent_exchanges=args.max_concurrent_exchanges,
+            backoff_base_seconds=args.backoff_base,
+            backoff_cap_seconds=args.backoff_cap,
+            permanent_retry_seconds=args.permanent_retry,
+            metrics_port=args.metrics_port,
+        )
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    priority = args.priority
+    if priority is None:
+        priority = random.SystemRandom().randint(1, 1_000_000) if args.peering else 0
+    run_operator(
+        RunOptions(
+            settings=settings,
+            peering_name=args.peering,
+            priority=priority,
+            liveness_endpoint=args.liveness,
+        )
+    )
+    return 0
