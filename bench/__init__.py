@@ -3,7 +3,7 @@
 For each size N (the first is the baseline) this starts, all on 127.0.0.1: a fresh Kubernetes
 API emulator, seeds one ExternalIdentity and N bindings straight into its store (no client
 overhead), and runs the real operator (``external-identity run``, a separate process, via
-:class:`~bench.operator_process.OperatorProcess`) against it, the Phase-protocol peer and
+:class:`~support.operator.OperatorProcess`) against it, the Phase-protocol peer and
 moto as AWS STS (both shared by every size). It measures
 
 * initial pass: seconds from starting the operator until every binding is Ready=True

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from support.kube.emulator import KubeEmulator
 from support.kube.server import KubeAPI
+from support.operator import OperatorProcess
 from support.peers.phase_model import IssuedToken
 from support.peers.phase_server import PhaseServer
 
@@ -24,7 +25,7 @@ from bench.counting import (
     tokens_by_binding,
 )
 from bench.model import BINDINGS, Binding, Refresh, Restart
-from bench.operator_process import OperatorProcess, proc_status_kib, running_pid, wait_until
+from bench.operator_process import proc_status_kib, running_pid, wait_until
 
 #: After the last binding resumed, keep watching this long for late (unwanted) exchanges.
 RESTART_SETTLE = 2.0

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from support.operator import OperatorProcess
 from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 
-from tests.controller.harness import NAMESPACE, Cluster, OperatorProcess, wait_for
+from tests.controller.harness import NAMESPACE, Cluster, wait_for
 
 from .rbac import permissions
 from .rendering import Renderer

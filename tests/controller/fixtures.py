@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 
 import pytest
 from support.kube.server import KubeAPI
+from support.operator import OperatorProcess, clean_env
 from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .harness import Cluster, OperatorProcess
-
-FOREIGN = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+from .harness import Cluster
 
 
 @pytest.fixture
@@ -30,8 +28,7 @@ def account(phase_server: PhaseServer, sts_peer: StsPeer) -> ServiceAccount:
 
 @pytest.fixture
 def operator_env(kube_api: KubeAPI, aws_env: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in FOREIGN}
-    return {**env, **aws_env, **kube_api.env()}
+    return clean_env(aws_env, kube_api.env())
 
 
 @pytest.fixture

@@ -6,15 +6,9 @@ the emulator through a kubeconfig, the token-service peer and moto STS over loop
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -28,16 +22,6 @@ T = TypeVar("T")
 
 GROUP, VERSION = "externalidentity.dev", "v1alpha1"
 NAMESPACE = "payments"
-FAST_ARGS = (
-    "--backoff-base",
-    "0.5",
-    "--backoff-cap",
-    "2",
-    "--permanent-retry",
-    "3",
-    "--min-remaining-seconds",
-    "1",
-)
 
 
 def free_port() -> int:
@@ -61,64 +45,6 @@ def metric(port: int, name: str) -> float | None:
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 20, message: str = "condition") -> T:
     return poll(predicate, timeout=timeout, message=message)
-
-
-@dataclass
-class OperatorProcess:
-    env: dict[str, str]
-    args: tuple[str, ...]
-    _process: subprocess.Popen[bytes] | None = None
-    _log: Any = None
-    logs: list[str] = field(default_factory=list)
-
-    def start(self) -> None:
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives from start() to stop()
-        self._process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "external_identity",
-                "--log-level",
-                "DEBUG",
-                "run",
-                "-A",
-                *FAST_ARGS,
-                *self.args,
-            ],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def stop(self) -> None:
-        if self._process is None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._log.seek(0)
-        self.logs.append(self._log.read().decode(errors="replace"))
-        self._log.close()
-        self._process = None
-
-    @property
-    def pid(self) -> int | None:
-        """The running process's id (None when stopped)."""
-        return None if self._process is None else self._process.pid
-
-    @property
-    def output(self) -> str:
-        """Everything every run of the process wrote (stdout and stderr)."""
-        current = ""
-        if self._process is not None:
-            self._log.flush()
-            self._log.seek(0)
-            current = self._log.read().decode(errors="replace")
-            self._log.seek(0, os.SEEK_END)
-        return "".join(self.logs) + current
 
 
 class Cluster:

@@ -6,9 +6,10 @@ import os
 from collections.abc import Callable
 
 import pytest
+from support.operator import OperatorProcess
 from support.peers.entra_peer import EntraPeer
 
-from .harness import Cluster, OperatorProcess, wait_for
+from .harness import Cluster, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, wait_for
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -9,10 +9,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Secret
+from support.operator import OperatorProcess
 from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 
-from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, free_port, wait_for
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, free_port, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from .harness import Cluster, OperatorProcess, free_port, metric, wait_for
+from .harness import Cluster, free_port, metric, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

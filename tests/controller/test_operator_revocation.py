@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 from kubernetes.client import V1ObjectMeta, V1Secret
+from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from .harness import GROUP, NAMESPACE, VERSION, Cluster, OperatorProcess, wait_for
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
+from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from .harness import Cluster, OperatorProcess
+from .harness import Cluster
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

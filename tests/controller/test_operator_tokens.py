@@ -6,9 +6,10 @@ import base64
 from collections.abc import Callable
 
 import pytest
+from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from .harness import NAMESPACE, Cluster, OperatorProcess, wait_for
+from .harness import NAMESPACE, Cluster, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -1,0 +1,97 @@
+"""The real operator (``external-identity run``) as a child process, for the tests and the bench.
+
+It runs with short retry delays and a one-second refresh margin (:data:`FAST_ARGS`), so a
+failure or a short TTL shows within seconds; its output is kept for assertions.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO
+
+__all__ = ["COMMAND", "FAST_ARGS", "FOREIGN_ENV", "OperatorProcess", "clean_env"]
+
+COMMAND = (sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run", "-A")
+FAST_ARGS = (
+    "--backoff-base", "0.5",
+    "--backoff-cap", "2",
+    "--permanent-retry", "3",
+    "--min-remaining-seconds", "1",
+)
+STOP_TIMEOUT = 20
+#: Environment that would point the operator at a real cluster or a developer's AWS profile.
+FOREIGN_ENV = (
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "AWS_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def clean_env(*overlays: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment minus :data:`FOREIGN_ENV`, with ``overlays`` on top."""
+    env = {key: value for key, value in os.environ.items() if key not in FOREIGN_ENV}
+    for overlay in overlays:
+        env.update(overlay)
+    return env
+
+
+@dataclass
+class OperatorProcess:
+    """:data:`COMMAND` + :data:`FAST_ARGS` + ``args``, its output kept in a temporary file."""
+
+    env: dict[str, str]
+    args: tuple[str, ...]
+    _process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+    #: The output of every run that has been stopped, in order.
+    logs: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives from start() to stop()
+        self._process = subprocess.Popen(
+            [*COMMAND, *FAST_ARGS, *self.args],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        if self._process is None or self._log is None:
+            return
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._log.seek(0)
+        self.logs.append(self._log.read().decode(errors="replace"))
+        self._log.close()
+        self._process = self._log = None
+
+    @property
+    def pid(self) -> int | None:
+        """The running process's id (None when stopped)."""
+        return None if self._process is None else self._process.pid
+
+    @property
+    def output(self) -> str:
+        """Everything every run of the process wrote (stdout and stderr)."""
+        current = ""
+        if self._log is not None:
+            self._log.flush()
+            self._log.seek(0)
+            current = self._log.read().decode(errors="replace")
+            self._log.seek(0, os.SEEK_END)
+        return "".join(self.logs) + current
