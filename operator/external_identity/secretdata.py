@@ -22,7 +22,7 @@ from .errors import ConfigurationError, SecretWriteError, redact
 from .timefmt import parse_rfc3339, rfc3339
 
 if TYPE_CHECKING:
-    from .tokenservice import IssuedToken
+    from .tokens import IssuedToken
 
 __all__ = [
     "ANNOTATION_PREFIX",

@@ -68,7 +68,7 @@ from .secretdata import (
     token_annotations,
 )
 from .timefmt import rfc3339
-from .tokenservice import IssuedToken
+from .tokens import IssuedToken
 
 __all__ = [
     "ANNOTATION_PREFIX",

@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from .errors import ConfigurationError, MalformedResponse, TokenServiceError, Unavailable
 from .proofs import ProofProvider
-from .timefmt import rfc3339
 from .tokenreplies import classify, parse_authentication
+from .tokens import (
+    CONSOLE_PATH_PREFIX,
+    DEFAULT_HOST,
+    DEFAULT_TIMEOUT,
+    IssuedToken,
+    TokenServiceEndpoint,
+)
 
 __all__ = [
     "CONSOLE_PATH_PREFIX", "DEFAULT_HOST", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT",
     "IssuedToken", "TokenServiceClient", "TokenServiceEndpoint", "build_http_client",
 ]
 
-DEFAULT_HOST = "https://console.phase.dev"
-CONSOLE_PATH_PREFIX = "/service/public"
-DEFAULT_TIMEOUT = 15.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
 
 Clock = Callable[[], datetime]
@@ -36,57 +38,6 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class TokenServiceEndpoint:
-    """Where the token service lives.
-
-    ``host`` is the console URL (``https://console.phase.dev``) with the default
-    ``/service/public`` prefix, or the API host (``https://api.phase.dev``) with
-    ``path_prefix=""``. A host that already ends in the prefix is accepted as is.
-    """
-
-    host: str = DEFAULT_HOST
-    path_prefix: str = CONSOLE_PATH_PREFIX
-
-    def url_for(self, proof_path: str) -> str:
-        base = self.host.rstrip("/")
-        prefix = "/" + self.path_prefix.strip("/") if self.path_prefix.strip("/") else ""
-        if prefix and base.endswith(prefix):
-            prefix = ""
-        return f"{base}{prefix}/identities/external/v1/{proof_path.lstrip('/')}"
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    """A token the service issued, with the times the client measured."""
-
-    token: str = field(repr=False)
-    bearer_token: str = field(repr=False)
-    token_type: str
-    ttl: int
-    max_ttl: int | None
-    issued_at: datetime
-    host: str
-    #: The cloud principal our proof named, when the provider knows it.
-    principal: str | None = None
-
-    @property
-    def expires_at(self) -> datetime:
-        return self.issued_at + timedelta(seconds=self.ttl)
-
-    def metadata(self) -> dict[str, Any]:
-        """Everything but the secret values; safe to log or put in status."""
-        return {
-            "tokenType": self.token_type,
-            "ttl": self.ttl,
-            "maxTTL": self.max_ttl,
-            "issuedAt": rfc3339(self.issued_at),
-            "expiresAt": rfc3339(self.expires_at),
-            "host": self.host,
-            "principal": self.principal,
-        }
 
 
 def build_http_client(

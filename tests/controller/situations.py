@@ -19,7 +19,7 @@ from external_identity.controller.targets import secret_target
 from external_identity.errors import SecretConflict
 from external_identity.secretwriter import SecretTarget, StoredToken
 from external_identity.timefmt import rfc3339
-from external_identity.tokenservice import IssuedToken
+from external_identity.tokens import IssuedToken
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 #: When the default token was minted: ten minutes ago; it lives an hour, refresh at 40 min.

@@ -20,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import ConfigurationError, Problem, SecretConflict
-from ..secretwriter import SecretTarget, StoredToken
+from ..secretdata import SecretTarget, StoredToken
 from ..timefmt import parse_rfc3339, rfc3339
-from ..tokenservice import IssuedToken
+from ..tokens import IssuedToken
 from . import conditions as reasons
 from .backoffs import Backoff
 from .fingerprints import inputs_key, issued_for

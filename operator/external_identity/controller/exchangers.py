@@ -19,7 +19,8 @@ import httpx
 from ..errors import ConfigurationError, ExternalIdentityError
 from ..proofs import ProofProvider
 from ..providers.factory import ProviderSettings, build_provider
-from ..tokenservice import IssuedToken, TokenServiceClient, build_http_client
+from ..tokens import IssuedToken
+from ..tokenservice import TokenServiceClient, build_http_client
 from .metrics import Metrics
 from .specs import BindingSpec, IdentitySpec
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Problem
 from ..timefmt import parse_rfc3339, rfc3339
-from ..tokenservice import IssuedToken
+from ..tokens import IssuedToken
 from . import conditions as reasons
 from .backoffs import Backoff
 from .conditions import MAX_MESSAGE, ready_condition, set_condition

@@ -17,8 +17,8 @@ from pydantic.alias_generators import to_camel
 from ..errors import ConfigurationError
 from ..providers.azure import DEFAULT_RESOURCE
 from ..providers.factory import ProviderSettings
-from ..secretwriter import SECRET_KEY_PATTERN, SecretKeys
-from ..tokenservice import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint
+from ..secretdata import SECRET_KEY_PATTERN, SecretKeys
+from ..tokens import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint
 
 __all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
 

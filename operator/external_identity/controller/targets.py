@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..secretwriter import OwnerReference, SecretTarget
+from ..secretdata import OwnerReference, SecretTarget
 from .resources import BINDING_KIND, GROUP, VERSION
 from .specs import BindingSpec, parse_binding
 
