@@ -12,7 +12,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .cli import CliResult, aws_exchange, run_cli_process
+from .running import CliResult, aws_exchange, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -9,7 +9,7 @@ from support.peers.entra_peer import EntraPeer
 from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 
-from .cli import CliResult, run_cli, run_cli_process
+from .running import CliResult, run_cli, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
