@@ -9,7 +9,8 @@ from typing import TextIO
 
 from .kubeclient import load_core_api
 from .providers.factory import ProviderSettings, build_provider
-from .secretwriter import SecretKeys, SecretTarget, SecretWriter
+from .secretdata import SecretKeys, SecretTarget
+from .secretwriter import SecretWriter
 from .tokenservice import (
     IssuedToken,
     TokenServiceClient,

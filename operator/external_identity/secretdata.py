@@ -121,6 +121,8 @@ class StoredToken:
     #: The identity (name) that minted the token, and the fingerprint of its settings.
     identity: str = ""
     issued_for: str = ""
+    #: Other controllers' finalizers on the Secret, kept on every write.
+    finalizers: tuple[str, ...] = ()
 
 
 def data_checksum(data: Mapping[str, str]) -> str:
@@ -196,6 +198,7 @@ def stored_token(
     *,
     keys: SecretKeys,
     resource_version: str,
+    finalizers: tuple[str, ...] = (),
 ) -> StoredToken:
     """What an earlier write left, from a Secret's annotations and base64 ``data``."""
     return StoredToken(
@@ -212,6 +215,7 @@ def stored_token(
         resource_version=resource_version,
         identity=annotations.get(IDENTITY_ANNOTATION, ""),
         issued_for=annotations.get(ISSUED_FOR_ANNOTATION, ""),
+        finalizers=finalizers,
     )
 
 

@@ -22,13 +22,10 @@ Every call to the (blocking) Kubernetes client runs in a worker thread.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
-import urllib3.exceptions
 from kubernetes.client import (
     CoreV1Api,
     V1DeleteOptions,
@@ -44,24 +41,13 @@ from .errors import (
     NamespaceTerminating,
     SecretConflict,
     SecretWriteError,
-    redact,
 )
+from .kubecalls import api_failure, call_api
 from .secretdata import (
-    ANNOTATION_PREFIX,
-    CHECKSUM_ANNOTATION,
-    EXPIRES_AT_ANNOTATION,
-    IDENTITY_ANNOTATION,
-    ISSUED_AT_ANNOTATION,
-    ISSUED_FOR_ANNOTATION,
     MANAGED_BY_LABEL,
     OWNER_ANNOTATION,
-    SECRET_KEY_PATTERN,
-    TTL_ANNOTATION,
-    OwnerReference,
-    SecretKeys,
     SecretTarget,
     StoredToken,
-    data_checksum,
     not_ours,
     secret_data,
     stored_token,
@@ -70,26 +56,7 @@ from .secretdata import (
 from .timefmt import rfc3339
 from .tokens import IssuedToken
 
-__all__ = [
-    "ANNOTATION_PREFIX",
-    "CHECKSUM_ANNOTATION",
-    "DEFAULT_CONFLICT_RETRIES",
-    "EXPIRES_AT_ANNOTATION",
-    "IDENTITY_ANNOTATION",
-    "ISSUED_AT_ANNOTATION",
-    "ISSUED_FOR_ANNOTATION",
-    "MANAGED_BY_LABEL",
-    "OWNER_ANNOTATION",
-    "SECRET_KEY_PATTERN",
-    "TTL_ANNOTATION",
-    "NamespaceTerminating",
-    "OwnerReference",
-    "SecretKeys",
-    "SecretTarget",
-    "SecretWriter",
-    "StoredToken",
-    "data_checksum",
-]
+__all__ = ["DEFAULT_CONFLICT_RETRIES", "UNREAD", "SecretWriter", "Unread"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,17 +70,23 @@ def _text(value: str | bytes) -> str:
     return value.decode("ascii", errors="replace") if isinstance(value, bytes) else value
 
 
-def _api_failure(error: ApiException) -> tuple[str, str]:
-    """The API's ``reason`` and (redacted) ``message``, from its Status body if there is one."""
-    reason, message = str(error.reason or error.status), ""
-    try:
-        status = json.loads(error.body or "")
-    except (TypeError, ValueError):
-        status = None
-    if isinstance(status, dict):
-        reason = str(status.get("reason") or reason)
-        message = redact(str(status.get("message") or ""))
-    return reason, message
+class Unread:
+    """Not read yet: :meth:`SecretWriter.write` reads the Secret first."""
+
+
+UNREAD = Unread()
+
+
+def _as_secret(known: StoredToken | None, target: SecretTarget) -> V1Secret | None:
+    """A Secret :meth:`SecretWriter.read` found (and found ours): enough to replace it."""
+    if known is None:
+        return None
+    return V1Secret(metadata=V1ObjectMeta(
+        resource_version=known.resource_version,
+        finalizers=list(known.finalizers) or None,
+        labels=dict([MANAGED_BY_LABEL]),
+        annotations={OWNER_ANNOTATION: target.owner_key},
+    ))
 
 
 class _Stale(ExternalIdentityError):
@@ -133,15 +106,26 @@ class SecretWriter:
         self._api = api
         self._conflict_retries = conflict_retries
 
-    async def write(self, target: SecretTarget, token: IssuedToken) -> None:
+    async def write(
+        self,
+        target: SecretTarget,
+        token: IssuedToken,
+        *,
+        known: StoredToken | Unread | None = UNREAD,
+    ) -> None:
         """Create or replace the whole Secret in one write.
+
+        ``known`` is what :meth:`read` just returned for this target, so the write needs no
+        read of its own (a stale one costs a 409 and one read, never a lost edit).
 
         Raises :class:`SecretConflict` (and writes nothing) if the Secret exists and is not
         ours, :class:`NamespaceTerminating` if its namespace is going away, and
         :class:`SecretWriteError` for anything else the API refused.
         """
         data = secret_data(target.keys, token)
-        current = await self._get(target)
+        current = (
+            await self._get(target) if isinstance(known, Unread) else _as_secret(known, target)
+        )
         raced_on_create = False
         for _ in range(self._conflict_retries + 1):
             try:
@@ -183,6 +167,7 @@ class SecretWriter:
             {key: _text(value) for key, value in (current.data or {}).items()},
             keys=target.keys,
             resource_version=metadata.resource_version or "",
+            finalizers=tuple(metadata.finalizers or ()),
         )
 
     async def delete(self, target: SecretTarget) -> bool:
@@ -266,20 +251,16 @@ class SecretWriter:
         self, action: str, target: SecretTarget, function: Callable[..., T], *args: object,
         **kwargs: object,
     ) -> T:
-        """Run one blocking API call in a thread; map its failures onto our error tree."""
+        """One API call (in a thread); its failures mapped onto our error tree."""
         try:
-            return await asyncio.to_thread(function, *args, **kwargs)
+            return await call_api(f"{action} Secret {target.ref}", SecretWriteError, function,
+                                  *args, **kwargs)
         except ApiException as error:
             self._raise_for(action, target, error)
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise SecretWriteError(
-                f"cannot {action} Secret {target.ref}: Kubernetes API unreachable "
-                f"({type(error).__name__})"
-            ) from error
 
     @staticmethod
     def _raise_for(action: str, target: SecretTarget, error: ApiException) -> NoReturn:
-        reason, message = _api_failure(error)
+        reason, message = api_failure(error)
         if error.status in (403, 409) and "being terminated" in message:
             raise NamespaceTerminating(
                 f"cannot {action} Secret {target.ref}: namespace {target.namespace} is being "

@@ -103,6 +103,8 @@ class ApiCall:
     method: str
     path: str
     status: int
+    #: The label selector the request asked the server to apply, if any.
+    label_selector: str | None = None
 
     @property
     def rbac_resource(self) -> str | None:

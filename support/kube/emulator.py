@@ -173,9 +173,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         assert request._raw_request is not None
         response = aiohttp.web.StreamResponse(status=200)
         response.content_type = "application/json"
-        await response.prepare(request._raw_request)
-        self._log(request, response.status)  # now, not when the watch ends
         try:
+            await response.prepare(request._raw_request)
+            self._log(request, response.status)  # now, not when the watch ends
             async for event in result:
                 await response.write(json.dumps(event).encode() + b"\n")
             await response.write_eof()
@@ -231,6 +231,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
             method=method,
             path=request.url.path,
             status=status,
+            label_selector=request.params.get("labelSelector"),
         ))
 
     @staticmethod

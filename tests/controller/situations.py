@@ -17,7 +17,7 @@ from external_identity.controller.settings import OperatorSettings
 from external_identity.controller.specs import parse_binding, parse_identity
 from external_identity.controller.targets import secret_target
 from external_identity.errors import SecretConflict
-from external_identity.secretwriter import SecretTarget, StoredToken
+from external_identity.secretdata import SecretTarget, StoredToken
 from external_identity.timefmt import rfc3339
 from external_identity.tokens import IssuedToken
 

@@ -10,8 +10,9 @@ import kubernetes
 import pytest
 from support.kube.fixtures import KubeAPI
 
-from external_identity.errors import SecretWriteError
-from external_identity.secretwriter import NamespaceTerminating, SecretTarget, SecretWriter
+from external_identity.errors import NamespaceTerminating, SecretWriteError
+from external_identity.secretdata import SecretTarget
+from external_identity.secretwriter import SecretWriter
 
 from .samples import BEARER, TOKEN, issued
 

@@ -9,14 +9,14 @@ import pytest
 from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import ConfigurationError, SecretConflict
-from external_identity.secretwriter import (
+from external_identity.secretdata import (
     CHECKSUM_ANNOTATION,
     MANAGED_BY_LABEL,
     SecretKeys,
     SecretTarget,
-    SecretWriter,
     data_checksum,
 )
+from external_identity.secretwriter import SecretWriter
 
 from .samples import BEARER, SECRETS, TOKEN, b64, issued
 
@@ -220,6 +220,53 @@ async def test_replacing_keeps_finalizers_that_others_put_on_the_secret(
     secret = kube_api.get(SECRETS, target.namespace, target.name)
     assert secret is not None
     assert secret["metadata"]["finalizers"] == ["backup.example.com/keep"]
+
+
+def reads(kube_api: KubeAPI, name: str) -> int:
+    return sum(1 for call in kube_api.calls()
+               if call.resource == "secrets" and call.name == name and call.verb == "get")
+
+
+async def test_what_was_just_read_spares_the_write_its_own_read(
+    kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget
+) -> None:
+    await writer.write(target, issued("pss_service:v2:first"), known=await writer.read(target))
+    kube_api.patch_object(SECRETS, target.namespace, target.name,
+                          {"metadata": {"finalizers": ["backup.example.com/keep"]}})
+    known = await writer.read(target)
+    kube_api.clear_calls()
+
+    await writer.write(target, issued("pss_service:v2:second"), known=known)
+
+    assert reads(kube_api, target.name) == 0
+    assert writes(kube_api, target.name) == [("update", 200)]
+    secret = kube_api.get(SECRETS, target.namespace, target.name)
+    assert secret is not None and secret["data"] == {"token": b64("pss_service:v2:second")}
+    assert secret["metadata"]["finalizers"] == ["backup.example.com/keep"]
+
+
+async def test_a_stale_read_costs_one_conflict_and_one_read(
+    kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget
+) -> None:
+    await writer.write(target, issued("pss_service:v2:first"))
+    known = await writer.read(target)
+    kube_api.patch_object(SECRETS, target.namespace, target.name,
+                          {"metadata": {"labels": {"edited": "yes"}}})
+    kube_api.clear_calls()
+
+    await writer.write(target, issued("pss_service:v2:second"), known=known)
+
+    assert reads(kube_api, target.name) == 1
+    assert writes(kube_api, target.name) == [("update", 409), ("update", 200)]
+
+
+async def test_a_secret_known_absent_is_created_without_a_read(
+    kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget
+) -> None:
+    await writer.write(target, issued(), known=None)
+
+    assert reads(kube_api, target.name) == 0
+    assert writes(kube_api, target.name) == [("create", 201)]
 
 
 @pytest.mark.parametrize("keys", [

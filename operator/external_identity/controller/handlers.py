@@ -13,7 +13,7 @@ from typing import Any
 import kopf
 
 from ..errors import ConfigurationError, SecretConflict
-from ..secretwriter import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL, SecretTarget, data_checksum
+from ..secretdata import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL, SecretTarget, data_checksum
 from .identities import identity_readiness
 from .reconciler import BindingReconciler
 from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
@@ -53,6 +53,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    # Only our own Secrets: the server filters, so no other Secret ever streams in.
+    settings.watching.label_selectors["v1", "secrets"] = "=".join(MANAGED_BY_LABEL)
     memo.runtime = await build_runtime(operator_settings)
 
 
@@ -168,6 +170,7 @@ async def keep_token_fresh(
     wake = runtime.wakeups.register(reconciler.key)
     try:
         while not stopped:
+            runtime.wakeups.saw(reconciler.key, body.metadata.get("generation"))
             delay = await reconciler.step(body)
             await runtime.wakeups.sleep(wake, delay, until=stopped.wait())
     finally:
@@ -193,7 +196,7 @@ async def wake_on_spec_change(
     ):
         _recount(runtime, identities_by_name, bindings_by_identity)
     if namespace and meta.get("generation") != status.get("observedGeneration"):
-        runtime.wakeups.wake((namespace, name))
+        runtime.wakeups.wake_for((namespace, name), meta.get("generation"))
 
 
 @kopf.on.delete(*BINDING_RESOURCE, registry=registry)

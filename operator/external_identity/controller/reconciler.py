@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from ..errors import ExternalIdentityError, Problem, SecretConflict
-from ..secretwriter import SecretTarget, SecretWriter, StoredToken
+from ..secretdata import SecretTarget, StoredToken
+from ..secretwriter import SecretWriter
 from ..timefmt import rfc3339
 from . import outcomes
 from .backoffs import Backoff, after_failure, restored_backoff
@@ -109,7 +110,7 @@ class BindingReconciler:
         )
         plan = decide(situation)
         try:
-            delay = await self._carry_out(plan, generation)
+            delay = await self._carry_out(plan, generation, stored)
         except ExternalIdentityError as error:
             return await self._fail(problem_for(error), inputs, generation)
         if isinstance(plan, Refuse):
@@ -134,7 +135,10 @@ class BindingReconciler:
         except SecretConflict as conflict:
             return conflict
 
-    async def _carry_out(self, plan: Plan, generation: int | None) -> float:
+    async def _carry_out(
+        self, plan: Plan, generation: int | None, stored: StoredToken | SecretConflict | None
+    ) -> float:
+        known = None if isinstance(stored, SecretConflict) else stored
         match plan:
             case Wait(until=until):
                 return self._seconds_until(until)
@@ -147,19 +151,21 @@ class BindingReconciler:
                 return self._seconds_until(held.refresh_at)
             case Repair(held=held):
                 assert held.token is not None
-                await self._secrets.write(held.target, held.token)
+                await self._secrets.write(held.target, held.token, known=known)
                 self.held = held
                 log.info("%s/%s: rewrote drifted Secret %s", self.namespace, self.name,
                          held.target.name)
                 return self._seconds_until(held.refresh_at)
             case Exchange():
-                return await self._exchange(plan, generation)
+                return await self._exchange(plan, generation, known)
             case Refuse(revoke=revoke):
                 if revoke is not None:
                     await self._revoke(revoke)
                 return 0.0
 
-    async def _exchange(self, plan: Exchange, generation: int | None) -> float:
+    async def _exchange(
+        self, plan: Exchange, generation: int | None, known: StoredToken | None
+    ) -> float:
         try:
             token = await self._pool.exchange(plan.identity, plan.binding)
         except ExternalIdentityError:
@@ -177,7 +183,7 @@ class BindingReconciler:
             token=token,
         )
         self.held = held  # kept even if the write fails: the next step repairs, not re-mints
-        await self._secrets.write(plan.target, token)
+        await self._secrets.write(plan.target, token, known=known)
         self.backoff = Backoff()
         report = outcomes.issued(
             previous=self._status, token=token, held=held, binding=plan.binding,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import urllib3.exceptions
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from ..errors import StatusWriteError
+from ..kubecalls import call_api
 from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
 
 __all__ = ["StatusWriter"]
@@ -39,15 +38,10 @@ class StatusWriter:
     @staticmethod
     async def _patch(what: str, call: Callable[..., Any], *args: Any) -> None:
         try:
-            await asyncio.to_thread(call, *args)
+            await call_api(f"update status of {what}", StatusWriteError, call, *args)
         except ApiException as error:
             if error.status == 404:
                 return
             raise StatusWriteError(
                 f"cannot update status of {what}: HTTP {error.status} {error.reason}"
-            ) from None
-        except (urllib3.exceptions.HTTPError, OSError) as error:
-            raise StatusWriteError(
-                f"cannot update status of {what}: Kubernetes API unreachable "
-                f"({type(error).__name__})"
             ) from None

@@ -15,6 +15,8 @@ BindingKey = tuple[str, str]  # (namespace, name)
 class Wakeups:
     def __init__(self) -> None:
         self._events: dict[BindingKey, asyncio.Event] = {}
+        #: The generation each daemon last started a step with.
+        self._seen: dict[BindingKey, int | None] = {}
 
     def register(self, key: BindingKey) -> asyncio.Event:
         event = self._events[key] = asyncio.Event()
@@ -23,6 +25,16 @@ class Wakeups:
     def unregister(self, key: BindingKey, event: asyncio.Event) -> None:
         if self._events.get(key) is event:
             del self._events[key]
+            self._seen.pop(key, None)
+
+    def saw(self, key: BindingKey, generation: int | None) -> None:
+        """The daemon is about to act on this generation of the spec."""
+        self._seen[key] = generation
+
+    def wake_for(self, key: BindingKey, generation: int | None) -> None:
+        """Wake the daemon if it has not acted on this generation yet."""
+        if key not in self._seen or self._seen[key] != generation:
+            self.wake(key)
 
     def wake(self, key: BindingKey) -> None:
         event = self._events.get(key)
