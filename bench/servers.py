@@ -7,7 +7,6 @@ cost out of the way (``--stock-emulator`` / ``--stock-peers`` turn them off).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from unittest import mock
 
@@ -52,21 +51,7 @@ class BenchEmulator(KubeEmulator):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         if not self._is_resource_request(request):
             return await super()._handle(request)
-        result = self._serve(request)
-        if isinstance(result, tuple):
-            return aiohttp.web.json_response(result[1], status=result[0])
-        assert request._raw_request is not None
-        response = aiohttp.web.StreamResponse(status=200)
-        response.content_type = "application/json"
-        await response.prepare(request._raw_request)
-        self._log(request, response.status)
-        try:
-            async for event in result:
-                await response.write(json.dumps(event).encode() + b"\n")
-            await response.write_eof()
-        except ConnectionError:
-            pass
-        return response
+        return await self._respond_from_store(request)
 
 
 def build_bench_emulator() -> KubeEmulator:

@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
-__all__ = ["COMMAND", "FAST_ARGS", "FOREIGN_ENV", "OperatorProcess", "clean_env"]
+__all__ = [
+    "AMBIENT_AWS_ENV",
+    "COMMAND",
+    "FAST_ARGS",
+    "FOREIGN_ENV",
+    "OperatorProcess",
+    "clean_env",
+]
 
 COMMAND = (sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run", "-A")
 FAST_ARGS = (
@@ -25,10 +32,8 @@ FAST_ARGS = (
     "--min-remaining-seconds", "1",
 )
 STOP_TIMEOUT = 20
-#: Environment that would point the operator at a real cluster or a developer's AWS profile.
-FOREIGN_ENV = (
-    "KUBERNETES_SERVICE_HOST",
-    "KUBERNETES_SERVICE_PORT",
+#: AWS settings that would make botocore find credentials other than the test's own.
+AMBIENT_AWS_ENV = (
     "AWS_PROFILE",
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
@@ -36,6 +41,8 @@ FOREIGN_ENV = (
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     "AWS_SESSION_TOKEN",
 )
+#: Environment that would point the operator at a real cluster or a developer's AWS profile.
+FOREIGN_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", *AMBIENT_AWS_ENV)
 
 
 def clean_env(*overlays: Mapping[str, str]) -> dict[str, str]:

@@ -167,6 +167,10 @@ class KubeEmulator(kmock.KubernetesEmulator):
             return await kmock.RawHandler._handle(self, request)
         except _ServeFromStore:
             pass
+        return await self._respond_from_store(request)
+
+    async def _respond_from_store(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        """Answer from the store: a JSON object, or a watch streamed line by line."""
         result = self._serve(request)
         if isinstance(result, tuple):
             return aiohttp.web.json_response(result[1], status=result[0])

@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 import trustme
 
+from support.operator import AMBIENT_AWS_ENV
+
 from .entra_peer import EntraPeer
 from .phase_server import PhaseServer
 from .sts_peer import StsPeer
@@ -45,14 +47,7 @@ __all__ = [
     "sts_peer",
 ]
 
-_CLEARED_AWS = (
-    "AWS_PROFILE",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_SESSION_TOKEN",
-)
+_CLEARED_AWS = AMBIENT_AWS_ENV
 _CLEARED_AZURE = (
     "AZURE_CLIENT_SECRET",
     "AZURE_CLIENT_CERTIFICATE_PATH",

@@ -6,12 +6,14 @@ the emulator through a kubeconfig, the token-service peer and moto STS over loop
 
 from __future__ import annotations
 
+import base64
 import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
+from kubernetes.client import V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 from support.kube.server import KubeAPI
 from support.kube.server import wait_for as poll
@@ -136,12 +138,17 @@ class Cluster:
             raise
 
     def token(self, name: str = "phase-service-token") -> str | None:
-        import base64
-
         secret = self.secret(name)
         if secret is None or not secret.data or "token" not in secret.data:
             return None
         return base64.b64decode(secret.data["token"]).decode()
+
+    def foreign_secret(self, name: str = "phase-service-token") -> Any:
+        """A Secret someone else made, which the operator must never touch."""
+        return self.core.create_namespaced_secret(NAMESPACE, V1Secret(
+            metadata=V1ObjectMeta(name=name),
+            data={"token": base64.b64encode(b"someone else's").decode()},
+        ))
 
     def events(self) -> list[Any]:
         return list(self.core.list_namespaced_event(NAMESPACE).items)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 
 import httpx
 import pytest
-from kubernetes.client import V1ObjectMeta, V1Secret
 from support.operator import OperatorProcess
 from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
@@ -23,11 +21,7 @@ def test_a_foreign_secret_is_never_touched(
     account: ServiceAccount,
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    foreign = V1Secret(
-        metadata=V1ObjectMeta(name="phase-service-token"),
-        data={"token": base64.b64encode(b"someone else's").decode()},
-    )
-    before = cluster.core.create_namespaced_secret(NAMESPACE, foreign)
+    before = cluster.foreign_secret()
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=600)
     start_operator()

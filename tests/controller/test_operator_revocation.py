@@ -6,12 +6,10 @@ disappears within seconds was deleted because of the revocation, not a scheduled
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kubernetes.client import V1ObjectMeta, V1Secret
 from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
@@ -193,32 +191,12 @@ def test_a_transient_failure_after_an_identity_edit_keeps_the_token(
     assert issued is not None and issued.ttl == 900
 
 
-def test_a_transient_failure_at_refresh_keeps_the_token(
-    cluster: Cluster,
-    account: ServiceAccount,
-    start_operator: Callable[..., OperatorProcess],
-) -> None:
-    cluster.apply_identity()
-    cluster.apply_binding(account.id, ttl=8)
-    start_operator()
-    first = wait_for(cluster.token, message="first token")
-    cluster.phase.config.unavailable = True
-    failing = cluster.wait_ready("ExchangeFailed", timeout=PROMPTLY)
-    assert failing["status"] == "False"
-    assert cluster.token() == first, "a failed refresh must keep the working token"
-    assert identity_of_secret(cluster) == "local-aws"
-
-
 def test_a_foreign_secret_is_not_deleted_when_the_namespace_is_revoked(
     cluster: Cluster,
     account: ServiceAccount,
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    foreign = V1Secret(
-        metadata=V1ObjectMeta(name="phase-service-token"),
-        data={"token": base64.b64encode(b"someone else's").decode()},
-    )
-    before = cluster.core.create_namespaced_secret(NAMESPACE, foreign)
+    before = cluster.foreign_secret()
     cluster.apply_identity(allowedNamespaces=[NAMESPACE])
     cluster.apply_binding(account.id, ttl=600)
     start_operator()
