@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from external_identity.controller.backoffs import Backoff
-from external_identity.controller.decisions import Held, Situation
 from external_identity.controller.fingerprints import inputs_key, issued_for
+from external_identity.controller.plans import Held, Situation
 from external_identity.controller.settings import OperatorSettings
 from external_identity.controller.specs import parse_binding, parse_identity
 from external_identity.controller.targets import secret_target
@@ -179,6 +179,7 @@ def situation(
     generation: int | None = 1,
     now: datetime = NOW,
     settings: OperatorSettings = SETTINGS,
+    refresh_request: str | None = None,
 ) -> Situation:
     """A binding in :data:`NAMESPACE` bound to an allowing identity; no Secret, nothing held."""
     return Situation(
@@ -186,6 +187,7 @@ def situation(
         spec=spec or binding_spec(), status=status or {},
         identity=identity_body() if identity is _DEFAULT else identity,
         stored=stored, held=held, backoff=backoff or Backoff(), now=now, settings=settings,
+        refresh_request=refresh_request,
     )
 
 

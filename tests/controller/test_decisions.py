@@ -10,14 +10,16 @@ import pytest
 
 from external_identity.controller import conditions as reasons
 from external_identity.controller.backoffs import Backoff
-from external_identity.controller.decisions import (
+from external_identity.controller.decisions import decide
+from external_identity.controller.fingerprints import inputs_key
+from external_identity.controller.plans import (
     Adopt,
     Exchange,
     Held,
     Refuse,
     Repair,
+    Suspend,
     Wait,
-    decide,
 )
 from external_identity.controller.settings import OperatorSettings
 from external_identity.timefmt import rfc3339
@@ -301,3 +303,49 @@ def test_a_refresh_policy_change_alone_keeps_the_planned_refresh_time() -> None:
     spec = binding_spec(refreshPolicy={"refreshAtPercent": 10})
     assert decide(situation(spec=spec, generation=2, held=token,
                             stored=stored_like(token))) == Wait(token.refresh_at)
+
+
+# -- suspend and refresh requests -----------------------------------------------------------
+
+
+def test_a_suspended_binding_is_left_alone_even_when_its_token_is_due() -> None:
+    token = held()
+    found = stored_like(token)
+    plan = decide(situation(spec=binding_spec(suspend=True), held=token, stored=found,
+                            now=token.refresh_at + timedelta(seconds=1)))
+    assert isinstance(plan, Suspend)
+    assert "spec.suspend" in plan.message and rfc3339(token.expires_at) in plan.message
+
+
+def test_a_suspended_binding_whose_access_was_revoked_still_loses_its_secret() -> None:
+    token = held()
+    plan = decide(situation(spec=binding_spec(suspend=True), identity=None,
+                            stored=stored_like(token)))
+    assert refused(plan, reasons.IDENTITY_NOT_FOUND).revoke is not None
+
+
+def test_a_new_refresh_request_exchanges_even_though_the_token_is_fresh() -> None:
+    token = held()
+    plan = decide(situation(held=token, stored=stored_like(token), refresh_request="1"))
+    assert isinstance(plan, Exchange)
+
+
+def test_a_handled_refresh_request_changes_nothing() -> None:
+    token = held()
+    plan = decide(situation(held=token, stored=stored_like(token), refresh_request="1",
+                            status={"handledRefreshRequest": "1"}))
+    assert plan == Wait(token.refresh_at)
+
+
+def test_a_refresh_request_after_a_restart_does_not_adopt_the_old_token() -> None:
+    token = held(with_token=False)
+    plan = decide(situation(stored=stored_like(token), refresh_request="again",
+                            status=ready_status(nextRefreshTime=rfc3339(token.refresh_at))))
+    assert isinstance(plan, Exchange)
+
+
+def test_a_refresh_request_that_failed_backs_off_but_a_newer_one_does_not() -> None:
+    backoff = Backoff(failures=1, retry_at=NOW + timedelta(minutes=5),
+                      inputs=inputs_key(1, identity_body(), "1"))
+    assert decide(situation(backoff=backoff, refresh_request="1")) == Wait(backoff.retry_at)
+    assert isinstance(decide(situation(backoff=backoff, refresh_request="2")), Exchange)

@@ -9,7 +9,7 @@ import pytest
 
 from external_identity.controller import conditions as reasons
 from external_identity.controller.backoffs import Backoff
-from external_identity.controller.outcomes import Event, Report, failed, issued
+from external_identity.controller.outcomes import Event, Report, failed, issued, suspended
 from external_identity.controller.specs import parse_binding, parse_identity
 from external_identity.errors import Problem
 from external_identity.timefmt import rfc3339
@@ -222,3 +222,20 @@ def test_repeating_a_long_failure_posts_no_second_event() -> None:
     first = report_failed({}, problem=problem)
     assert first.event is not None
     assert report_failed(current(first), problem=problem).event is None
+
+
+# -- suspended ------------------------------------------------------------------------------
+
+
+def test_suspending_says_so_once_with_a_normal_event() -> None:
+    first = suspended(previous={}, message="refreshing is suspended", generation=4, now=NOW)
+    assert first.ready is False
+    assert first.event == Event(warning=False, reason=reasons.SUSPENDED,
+                                message="refreshing is suspended")
+    assert first.status is not None and first.status["observedGeneration"] == 4
+    assert ready(first)["reason"] == reasons.SUSPENDED
+
+    again = suspended(previous=current(first), message="refreshing is suspended",
+                      generation=4, now=NOW + timedelta(minutes=10))
+    assert again.event is None
+    assert ready(again)["lastTransitionTime"] == rfc3339(NOW)

@@ -8,6 +8,7 @@ import sys
 PURE = (
     "external_identity.controller.decisions",
     "external_identity.controller.outcomes",
+    "external_identity.controller.plans",
     "external_identity.controller.backoffs",
     "external_identity.controller.problems",
     "external_identity.controller.fingerprints",

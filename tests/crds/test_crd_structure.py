@@ -29,6 +29,7 @@ BINDING_SPEC_FIELDS = {
     "ttl",
     "refreshPolicy",
     "serviceAccountName",
+    "suspend",
     "secret",
 }
 IDENTITY_STATUS_FIELDS = {"conditions", "observedGeneration", "bindings", "principal"}
@@ -43,6 +44,7 @@ BINDING_STATUS_FIELDS = {
     "secretName",
     "failureCount",
     "lastFailureTime",
+    "handledRefreshRequest",
 }
 READY = '.status.conditions[?(@.type=="Ready")].status'
 REASON = '.status.conditions[?(@.type=="Ready")].reason'

@@ -18,6 +18,7 @@ __all__ = [
     "READY",
     "REJECTED",
     "SECRET_CONFLICT",
+    "SUSPENDED",
     "TOKEN_ISSUED",
     "VALID",
     "is_ready",
@@ -37,6 +38,7 @@ REJECTED = "Rejected"
 EXCHANGE_FAILED = "ExchangeFailed"
 SECRET_CONFLICT = "SecretConflict"
 EXPIRED = "Expired"
+SUSPENDED = "Suspended"
 
 MAX_MESSAGE = 1024
 

@@ -7,115 +7,43 @@ holds, what this process holds in memory, and the time — and returns one plan:
 - :class:`Adopt` a token found in the Secret after a restart (no new exchange);
 - :class:`Repair` the Secret with the token held in memory (someone edited or deleted it);
 - :class:`Exchange` for a new token and write it;
-- :class:`Refuse` with a problem, deleting the Secret first when access was revoked.
+- :class:`Refuse` with a problem, deleting the Secret first when access was revoked;
+- :class:`Suspend`: the binding asked not to be refreshed (``spec.suspend``).
+
+A refresh request (the :data:`REFRESH_ANNOTATION` set to a value not yet handled) makes the
+next step exchange even though the token is fresh.
 
 The executor (:mod:`.reconciler`) carries the plan out; :mod:`.outcomes` reports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
 
 from ..errors import ConfigurationError, Problem, SecretConflict
 from ..secretdata import SecretTarget, StoredToken
 from ..timefmt import parse_rfc3339, rfc3339
-from ..tokens import IssuedToken
 from . import conditions as reasons
-from .backoffs import Backoff
 from .fingerprints import inputs_key, issued_for
+from .plans import (
+    Adopt,
+    Exchange,
+    Held,
+    Plan,
+    Refuse,
+    Repair,
+    Situation,
+    Suspend,
+    Wait,
+)
 from .problems import problem_for
 from .schedule import refresh_moment
-from .settings import OperatorSettings
 from .specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
 from .targets import secret_target
 
-__all__ = [
-    "Adopt",
-    "Exchange",
-    "Held",
-    "Plan",
-    "Refuse",
-    "Repair",
-    "Situation",
-    "Wait",
-    "decide",
-]
+__all__ = ["UNSUPPORTED_SOURCES", "decide"]
 
 UNSUPPORTED_SOURCES = frozenset({"ServiceAccount"})
-
-
-@dataclass(frozen=True)
-class Held:
-    """A token this process wrote or adopted, and what it was issued for."""
-
-    target: SecretTarget
-    issued_at: datetime
-    expires_at: datetime
-    refresh_at: datetime
-    #: The token itself, to repair the Secret without a new exchange; None once adopted
-    #: after a restart (tokens are never read back).
-    token: IssuedToken | None = field(default=None, repr=False)
-
-    @property
-    def issued_for(self) -> str:
-        return self.target.issued_for
-
-
-@dataclass(frozen=True)
-class Situation:
-    namespace: str
-    name: str
-    uid: str
-    generation: int | None
-    spec: Mapping[str, Any]
-    status: Mapping[str, Any]
-    #: The referenced ExternalIdentity's body, None if it does not exist.
-    identity: Mapping[str, Any] | None
-    #: What the Secret holds: None (absent), a StoredToken of ours, or someone else's.
-    stored: StoredToken | SecretConflict | None
-    held: Held | None
-    backoff: Backoff
-    now: datetime
-    settings: OperatorSettings
-
-
-@dataclass(frozen=True)
-class Wait:
-    until: datetime
-
-
-@dataclass(frozen=True)
-class Adopt:
-    held: Held
-    #: Whether the status already says Ready (a failing refresh may have been under way).
-    ready: bool
-
-
-@dataclass(frozen=True)
-class Repair:
-    held: Held
-
-
-@dataclass(frozen=True)
-class Exchange:
-    binding: BindingSpec
-    identity: IdentitySpec
-    target: SecretTarget
-    #: The Secret holds a token minted through another identity: delete it if this fails.
-    revoke_on_failure: bool
-
-
-@dataclass(frozen=True)
-class Refuse:
-    problem: Problem
-    #: Delete this Secret (ours, holding a token the binding may no longer have).
-    revoke: SecretTarget | None = None
-
-
-Plan = Wait | Adopt | Repair | Exchange | Refuse
 
 
 @dataclass(frozen=True)
@@ -127,15 +55,23 @@ class _Checked:
 
 def decide(situation: Situation) -> Plan:
     """The one next step for the binding."""
-    inputs = inputs_key(situation.generation, situation.identity)
+    inputs = inputs_key(situation.generation, situation.identity, situation.refresh_request)
     checked = _check_inputs(situation)
     if isinstance(checked, Problem):
         return _refuse(situation, checked, inputs)
     if isinstance(situation.stored, SecretConflict):
         problem = problem_for(situation.stored)
         return _refuse(situation, problem, inputs)
+    if checked.binding.suspend:
+        return Suspend(_suspended(situation))
+    forced = situation.refresh_requested
     held = situation.held
-    if held is not None and _answers(held, checked) and situation.now < held.expires_at:
+    if (
+        held is not None
+        and not forced
+        and _answers(held, checked)
+        and situation.now < held.expires_at
+    ):
         if held.target == checked.target and _secret_holds(situation.stored, held):
             if situation.now < held.refresh_at:
                 return Wait(held.refresh_at)
@@ -144,7 +80,7 @@ def decide(situation: Situation) -> Plan:
     if situation.backoff.holds(situation.now, inputs):
         assert situation.backoff.retry_at is not None
         return Wait(situation.backoff.retry_at)
-    if held is None:
+    if held is None and not forced:
         adopted = _adoptable(situation, checked)
         if adopted is not None:
             return adopted
@@ -272,6 +208,14 @@ def _adoptable(situation: Situation, checked: _Checked) -> Adopt | None:
         refresh_at=refresh_at,
     )
     return Adopt(held, ready=reasons.is_ready(status))
+
+
+def _suspended(situation: Situation) -> str:
+    message = "refreshing is suspended (spec.suspend); set it to false to resume"
+    if isinstance(situation.stored, StoredToken) and situation.stored.expires_at is not None:
+        state = "expired" if situation.stored.expires_at <= situation.now else "expires"
+        message += f"; the token in the Secret {state} at {rfc3339(situation.stored.expires_at)}"
+    return message
 
 
 def _minted_elsewhere(stored: StoredToken | SecretConflict | None, target: SecretTarget) -> bool:

@@ -37,7 +37,12 @@ def issued_for(binding: BindingSpec, identity_name: str, identity: IdentitySpec)
     )
 
 
-def inputs_key(generation: int | None, identity: Mapping[str, Any] | None) -> str:
-    """The binding's generation and its identity's whole spec (None when it is missing)."""
+def inputs_key(
+    generation: int | None,
+    identity: Mapping[str, Any] | None,
+    refresh_request: str | None = None,
+) -> str:
+    """The binding's generation, its identity's whole spec (None when it is missing) and any
+    refresh request: what, when it changes, deserves an attempt before a backoff ends."""
     spec = None if identity is None else identity.get("spec")
-    return _digest([generation, spec])
+    return _digest([generation, spec, refresh_request] if refresh_request else [generation, spec])

@@ -15,6 +15,7 @@ import kopf
 from ..errors import ConfigurationError, SecretConflict
 from ..secretdata import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL, SecretTarget, data_checksum
 from .identities import identity_readiness
+from .plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
 from .reconciler import BindingReconciler
 from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
 from .runtime import Runtime, build_runtime
@@ -195,8 +196,13 @@ async def wake_on_spec_change(
         "observedGeneration"
     ):
         _recount(runtime, identities_by_name, bindings_by_identity)
-    if namespace and meta.get("generation") != status.get("observedGeneration"):
+    if not namespace:
+        return
+    if meta.get("generation") != status.get("observedGeneration"):
         runtime.wakeups.wake_for((namespace, name), meta.get("generation"))
+    request = meta.annotations.get(REFRESH_ANNOTATION)
+    if request and request != status.get(HANDLED_REFRESH_FIELD):
+        runtime.wakeups.wake((namespace, name))
 
 
 @kopf.on.delete(*BINDING_RESOURCE, registry=registry)

@@ -17,10 +17,10 @@ from ..tokens import IssuedToken
 from . import conditions as reasons
 from .backoffs import Backoff
 from .conditions import MAX_MESSAGE, ready_condition, set_condition
-from .decisions import Held
+from .plans import HANDLED_REFRESH_FIELD, Held
 from .specs import BindingSpec, IdentitySpec
 
-__all__ = ["Event", "Report", "failed", "issued"]
+__all__ = ["Event", "Report", "failed", "issued", "suspended"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ def issued(
     identity: IdentitySpec,
     generation: int | None,
     now: datetime,
+    refresh_request: str | None = None,
 ) -> Report:
     message = (
         f"token for service account {binding.service_account_id} from "
@@ -66,6 +67,8 @@ def issued(
     }
     if token.principal:
         status["principal"] = token.principal
+    if refresh_request:
+        status[HANDLED_REFRESH_FIELD] = refresh_request
     event = None
     if not reasons.is_ready(previous):
         event = Event(warning=False, reason=reasons.TOKEN_ISSUED, message=message)
@@ -104,6 +107,20 @@ def failed(
     event = None
     if _changed(previous, reason, message):
         event = Event(warning=True, reason=reason, message=message)
+    return Report(status=status, event=event, ready=False)
+
+
+def suspended(
+    *, previous: Mapping[str, Any], message: str, generation: int | None, now: datetime
+) -> Report:
+    """Ready=False, Suspended: the operator leaves the binding alone until it resumes."""
+    status = {
+        "observedGeneration": generation,
+        "conditions": _conditions(previous, False, reasons.SUSPENDED, message, generation, now),
+    }
+    event = None
+    if _changed(previous, reasons.SUSPENDED, message):
+        event = Event(warning=False, reason=reasons.SUSPENDED, message=message)
     return Report(status=status, event=event, ready=False)
 
 

@@ -20,10 +20,22 @@ from ..secretwriter import SecretWriter
 from ..timefmt import rfc3339
 from . import outcomes
 from .backoffs import Backoff, after_failure, restored_backoff
-from .decisions import Adopt, Exchange, Held, Plan, Refuse, Repair, Situation, Wait, decide
+from .decisions import decide
 from .exchangers import ExchangePool
 from .fingerprints import inputs_key
 from .metrics import ReadyBindings
+from .plans import (
+    REFRESH_ANNOTATION,
+    Adopt,
+    Exchange,
+    Held,
+    Plan,
+    Refuse,
+    Repair,
+    Situation,
+    Suspend,
+    Wait,
+)
 from .problems import problem_for
 from .schedule import refresh_moment
 from .settings import OperatorSettings
@@ -86,10 +98,12 @@ class BindingReconciler:
         """Bring the binding up to date; return seconds until the next step is due."""
         now = self._clock()
         spec: Mapping[str, Any] = body.get("spec") or {}
-        generation = (body.get("metadata") or {}).get("generation")
+        metadata: Mapping[str, Any] = body.get("metadata") or {}
+        generation = metadata.get("generation")
+        refresh_request = (metadata.get("annotations") or {}).get(REFRESH_ANNOTATION)
         ref = (spec.get("externalIdentityRef") or {}).get("name")
         identity = self._identities(ref) if isinstance(ref, str) else None
-        inputs = inputs_key(generation, identity)
+        inputs = inputs_key(generation, identity, refresh_request)
         if self.backoff is None:
             self.backoff = restored_backoff(
                 self._status, generation=generation, inputs=inputs, now=now
@@ -107,10 +121,11 @@ class BindingReconciler:
             namespace=self.namespace, name=self.name, uid=self.uid, generation=generation,
             spec=spec, status=self._status, identity=identity, stored=stored, held=self.held,
             backoff=self.backoff, now=now, settings=self._settings,
+            refresh_request=refresh_request,
         )
         plan = decide(situation)
         try:
-            delay = await self._carry_out(plan, generation, stored)
+            delay = await self._carry_out(plan, situation)
         except ExternalIdentityError as error:
             return await self._fail(problem_for(error), inputs, generation)
         if isinstance(plan, Refuse):
@@ -135,9 +150,8 @@ class BindingReconciler:
         except SecretConflict as conflict:
             return conflict
 
-    async def _carry_out(
-        self, plan: Plan, generation: int | None, stored: StoredToken | SecretConflict | None
-    ) -> float:
+    async def _carry_out(self, plan: Plan, situation: Situation) -> float:
+        stored, generation = situation.stored, situation.generation
         known = None if isinstance(stored, SecretConflict) else stored
         match plan:
             case Wait(until=until):
@@ -157,14 +171,21 @@ class BindingReconciler:
                          held.target.name)
                 return self._seconds_until(held.refresh_at)
             case Exchange():
-                return await self._exchange(plan, generation, known)
+                return await self._exchange(plan, situation, known)
+            case Suspend(message=message):
+                self.backoff = Backoff()
+                await self._report(outcomes.suspended(
+                    previous=self._status, message=message, generation=generation,
+                    now=self._clock(),
+                ))
+                return self._settings.permanent_retry_seconds
             case Refuse(revoke=revoke):
                 if revoke is not None:
                     await self._revoke(revoke)
                 return 0.0
 
     async def _exchange(
-        self, plan: Exchange, generation: int | None, known: StoredToken | None
+        self, plan: Exchange, situation: Situation, known: StoredToken | None
     ) -> float:
         try:
             token = await self._pool.exchange(plan.identity, plan.binding)
@@ -187,7 +208,8 @@ class BindingReconciler:
         self.backoff = Backoff()
         report = outcomes.issued(
             previous=self._status, token=token, held=held, binding=plan.binding,
-            identity=plan.identity, generation=generation, now=self._clock(),
+            identity=plan.identity, generation=situation.generation, now=self._clock(),
+            refresh_request=situation.refresh_request,
         )
         await self._report(report)
         log.info("%s/%s: issued a token (ttl %ss); next refresh at %s", self.namespace,

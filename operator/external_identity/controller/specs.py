@@ -145,6 +145,7 @@ class BindingSpec(_Spec):
     ttl: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
     refresh_policy: RefreshPolicy = RefreshPolicy()
     service_account_name: str | None = None
+    suspend: bool = False
     secret: SecretSpec
 
 
