@@ -27,12 +27,15 @@ if TYPE_CHECKING:
 __all__ = [
     "ANNOTATION_PREFIX",
     "CHECKSUM_ANNOTATION",
+    "DEFAULT_SECRET_TYPE",
     "EXPIRES_AT_ANNOTATION",
     "IDENTITY_ANNOTATION",
     "ISSUED_AT_ANNOTATION",
     "ISSUED_FOR_ANNOTATION",
     "MANAGED_BY_LABEL",
     "OWNER_ANNOTATION",
+    "PHASE_HOST_ENV",
+    "PHASE_TOKEN_ENV",
     "SECRET_KEY_PATTERN",
     "TTL_ANNOTATION",
     "OwnerReference",
@@ -63,6 +66,13 @@ SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
 _SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
 
 
+#: What the Phase CLI and SDKs read from the environment.
+PHASE_TOKEN_ENV = "PHASE_SERVICE_TOKEN"
+PHASE_HOST_ENV = "PHASE_HOST"
+#: The Secret type written unless the binding names another.
+DEFAULT_SECRET_TYPE = "Opaque"
+
+
 @dataclass(frozen=True)
 class SecretKeys:
     """Which Secret data key holds which value; ``None`` leaves that value out."""
@@ -71,9 +81,26 @@ class SecretKeys:
     bearer_token: str | None = None
     expires_at: str | None = None
     host: str | None = None
+    #: Also write the token and host under the names the Phase CLI and SDKs read from the
+    #: environment, so ``envFrom: secretRef`` just works.
+    phase_env: bool = False
+
+    def values(self, token: IssuedToken) -> dict[str, str]:
+        """Each data key with the value it holds."""
+        chosen = {
+            self.token: token.token,
+            self.bearer_token: token.bearer_token,
+            self.expires_at: rfc3339(token.expires_at),
+            self.host: token.host,
+        }
+        written = {key: value for key, value in chosen.items() if key}
+        if self.phase_env:
+            written |= {PHASE_TOKEN_ENV: token.token, PHASE_HOST_ENV: token.host}
+        return written
 
     def names(self) -> list[str]:
-        return [key for key in (self.token, self.bearer_token, self.expires_at, self.host) if key]
+        chosen = [key for key in (self.token, self.bearer_token, self.expires_at, self.host) if key]
+        return [*chosen, PHASE_TOKEN_ENV, PHASE_HOST_ENV] if self.phase_env else chosen
 
 
 @dataclass(frozen=True)
@@ -103,6 +130,8 @@ class SecretTarget:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     owner: OwnerReference | None = None
+    #: The Secret's ``type``; fixed once the Secret exists (the API refuses to change it).
+    type: str = DEFAULT_SECRET_TYPE
 
     @property
     def ref(self) -> str:
@@ -167,13 +196,7 @@ def secret_data(keys: SecretKeys, token: IssuedToken) -> dict[str, str]:
         raise ConfigurationError(f"Secret data keys must be distinct, got {names}")
     if not token.token:
         raise SecretWriteError("refusing to write an empty token")
-    values = {
-        keys.token: token.token,
-        keys.bearer_token: token.bearer_token,
-        keys.expires_at: rfc3339(token.expires_at),
-        keys.host: token.host,
-    }
-    return {key: _b64(value) for key, value in values.items() if key}
+    return {key: _b64(value) for key, value in keys.values(token).items()}
 
 
 def token_annotations(

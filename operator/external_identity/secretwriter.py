@@ -228,7 +228,7 @@ class SecretWriter:
             resource_version=existing.resource_version if existing is not None else None,
         )
         return V1Secret(
-            api_version="v1", kind="Secret", metadata=metadata, type="Opaque", data=data
+            api_version="v1", kind="Secret", metadata=metadata, type=target.type, data=data
         )
 
     @staticmethod

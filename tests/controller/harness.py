@@ -90,6 +90,23 @@ class Cluster:
         secret: str = "phase-service-token",
         **spec: Any,
     ) -> dict[str, Any]:
+        body = self.binding_body(
+            account_id, name=name, ttl=ttl, identity=identity, secret=secret, **spec
+        )
+        return self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, "serviceaccountbindings", body
+        )
+
+    def binding_body(
+        self,
+        account_id: str,
+        *,
+        name: str = "payments-api",
+        ttl: int | None = 6,
+        identity: str = "local-aws",
+        secret: str = "phase-service-token",
+        **spec: Any,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "ServiceAccountBinding",
@@ -106,9 +123,7 @@ class Cluster:
         if ttl is not None:
             body["spec"]["ttl"] = ttl
         body["spec"].update(spec)
-        return self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, "serviceaccountbindings", body
-        )
+        return body
 
     def binding(self, name: str = "payments-api") -> dict[str, Any]:
         return self.custom.get_namespaced_custom_object(

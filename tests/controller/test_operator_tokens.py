@@ -9,7 +9,7 @@ import pytest
 from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from .harness import NAMESPACE, Cluster, wait_for
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -187,3 +187,26 @@ def test_editing_the_identity_reissues_its_bindings_tokens(
     wait_for(
         lambda: cluster.binding()["status"].get("ttl") == 900, message="the new TTL in status"
     )
+
+
+def test_a_phase_env_secret_of_a_custom_type_is_ready_for_env_from(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    body = cluster.binding_body(account.id, ttl=600)
+    body["spec"]["secret"] = {
+        "name": "phase-env", "format": "PhaseEnv", "type": "example.com/phase",
+    }
+    cluster.custom.create_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, "serviceaccountbindings", body
+    )
+    start_operator()
+    cluster.wait_ready("TokenIssued")
+
+    secret = cluster.secret("phase-env")
+    data = {key: base64.b64decode(value).decode() for key, value in secret.data.items()}
+    assert set(data) == {"token", "PHASE_SERVICE_TOKEN", "PHASE_HOST"}
+    assert data["PHASE_SERVICE_TOKEN"] == data["token"]
+    assert cluster.phase.records.find_token(data["token"]) is not None
+    assert data["PHASE_HOST"] == cluster.phase.base_url
+    assert secret.type == "example.com/phase"

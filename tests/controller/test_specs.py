@@ -68,13 +68,35 @@ def _binding(**overrides: object) -> dict:
 
 
 def test_binding_secret_keys_default_to_token_only() -> None:
-    keys = parse_binding(_binding()).secret.keys.keys()
+    secret = parse_binding(_binding()).secret
+    keys = secret.data_keys()
     assert (keys.token, keys.bearer_token, keys.expires_at, keys.host) == (
         "token",
         None,
         None,
         None,
     )
+    assert keys.names() == ["token"]
+    assert secret.type == "Opaque"
+
+
+def test_the_phase_env_format_adds_the_phase_cli_variables_beside_the_token() -> None:
+    secret = parse_binding(_binding(secret={"name": "s", "format": "PhaseEnv"})).secret
+    assert secret.data_keys().names() == ["token", "PHASE_SERVICE_TOKEN", "PHASE_HOST"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ({"name": "s", "format": "PhaseEnv", "keys": {"host": "PHASE_HOST"}}, "distinct"),
+        ({"name": "s", "type": "kubernetes.io/tls"}, "not kubernetes.io/"),
+        ({"name": "s", "type": "no-slash"}, "spec.secret.type"),
+        ({"name": "s", "format": "Yaml"}, "spec.secret.format"),
+    ],
+)
+def test_secret_format_and_type_mistakes_are_invalid_specs(secret: dict, problem: str) -> None:
+    with pytest.raises(ConfigurationError, match=problem):
+        parse_binding(_binding(secret=secret))
 
 
 @pytest.mark.parametrize(

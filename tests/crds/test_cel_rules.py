@@ -89,3 +89,49 @@ def test_updating_other_secret_fields_is_accepted(binding_crd: Crd) -> None:
     new = with_field(old, "spec.secret.labels", {"team": "payments"})
     new = with_field(new, "spec.ttl", 600)
     assert validate(binding_crd, new, old=old) == []
+
+
+TYPE_IMMUTABLE_RULE = (
+    "spec.secret: secret.type is immutable (Kubernetes cannot change a Secret's type)"
+)
+PHASE_ENV_RULE = (
+    "spec.secret: with format PhaseEnv, secret.keys must not use PHASE_SERVICE_TOKEN or "
+    "PHASE_HOST"
+)
+KUBERNETES_TYPE_RULE = (
+    "spec.secret.type: secret.type must be Opaque or a type of your own, not kubernetes.io/"
+)
+
+
+@pytest.mark.parametrize(
+    ("old_type", "new_type"),
+    [(None, "example.com/phase-token"), ("example.com/phase-token", None),
+     ("example.com/a", "example.com/b")],
+)
+def test_changing_the_secret_type_on_update_is_rejected(
+    binding_crd: Crd, old_type: str | None, new_type: str | None
+) -> None:
+    def secret(kind: str | None) -> dict[str, Any]:
+        return {"name": "s", **({"type": kind} if kind else {})}
+
+    old, new = binding(secret=secret(old_type)), binding(secret=secret(new_type))
+    assert validate(binding_crd, new, old=old) == [TYPE_IMMUTABLE_RULE]
+
+
+def test_opaque_written_out_is_the_same_type_as_unset(binding_crd: Crd) -> None:
+    old = binding(secret={"name": "s"})
+    new = binding(secret={"name": "s", "type": "Opaque"})
+    assert validate(binding_crd, new, old=old) == []
+
+
+def test_the_phase_env_names_are_reserved_with_that_format(binding_crd: Crd) -> None:
+    clashing = {"name": "s", "format": "PhaseEnv", "keys": {"host": "PHASE_HOST"}}
+    assert validate(binding_crd, binding(secret=clashing)) == [PHASE_ENV_RULE]
+    plain = {"name": "s", "keys": {"host": "PHASE_HOST"}}
+    assert validate(binding_crd, binding(secret=plain)) == []
+    assert validate(binding_crd, binding(secret={"name": "s", "format": "PhaseEnv"})) == []
+
+
+def test_kubernetes_builtin_secret_types_are_rejected(binding_crd: Crd) -> None:
+    obj = binding(secret={"name": "s", "type": "kubernetes.io/tls"})
+    assert validate(binding_crd, obj) == [KUBERNETES_TYPE_RULE]

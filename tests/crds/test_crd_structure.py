@@ -244,6 +244,8 @@ def test_binding_spec_has_exactly_the_api_contract_fields(binding_crd: Crd) -> N
     assert set(_properties(binding_crd, "spec", "secret")) == {
         "name",
         "keys",
+        "format",
+        "type",
         "labels",
         "annotations",
     }
@@ -307,7 +309,9 @@ def test_identity_spec_carries_the_cross_field_rules(identity_crd: Crd) -> None:
 
 def test_binding_secret_name_is_immutable_and_keys_distinct(binding_crd: Crd) -> None:
     assert _rule_messages(binding_crd, "spec", "secret") == [
-        "secret.name is immutable; create a new binding instead"
+        "secret.name is immutable; create a new binding instead",
+        "secret.type is immutable (Kubernetes cannot change a Secret's type)",
+        "with format PhaseEnv, secret.keys must not use PHASE_SERVICE_TOKEN or PHASE_HOST",
     ]
     assert _rule_messages(binding_crd, "spec", "secret", "keys") == [
         "secret.keys must name distinct Secret data keys"

@@ -15,7 +15,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_FILES = sorted(EXAMPLES_DIR.rglob("*.yaml"))
 GROUP = "externalidentity.dev"
 WORKLOAD_KINDS = {"Pod", "Deployment"}
-OTHER_KINDS = {"Namespace"}
+OTHER_KINDS = {"Namespace", "PhaseSecret"}
 
 
 def _documents(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
@@ -180,3 +180,32 @@ def test_demo_uses_loopback_peers_and_short_ttls(identity_crd: Crd, binding_crd:
     assert sab_spec["externalIdentityRef"]["name"] == identity["metadata"]["name"]
     assert sab_spec["ttl"] <= 60
     assert sab_spec["ttl"] <= spec["maxTTL"]
+
+
+def test_phase_operator_example_reads_the_token_key_of_a_bindings_secret(
+    binding_crd: Crd,
+) -> None:
+    (phase_secret,) = load_documents(EXAMPLES_DIR / "phase-operator-phasesecret.yaml")
+    assert phase_secret["apiVersion"] == "secrets.phase.dev/v1alpha1"
+    reference = phase_secret["spec"]["authentication"]["serviceToken"][
+        "serviceTokenSecretReference"
+    ]
+    namespace = phase_secret["metadata"]["namespace"]
+    assert reference["secretNamespace"] == namespace
+    written = {
+        sab["spec"]["secret"]["name"]: sab["spec"]["secret"]["keys"]
+        for sab in (
+            apply_defaults(binding_crd, doc)
+            for doc in _of_kind(EXAMPLES_DIR, "ServiceAccountBinding")
+        )
+        if sab["metadata"]["namespace"] == namespace
+    }
+    assert written[reference["secretName"]]["token"] == "token"  # what Phase's operator reads
+
+
+def test_envfrom_example_takes_a_phase_env_secret() -> None:
+    (workload,) = load_documents(EXAMPLES_DIR / "deployment-envfrom.yaml")
+    (source,) = _pod_spec(workload)["containers"][0]["envFrom"]
+    bindings = _of_kind(EXAMPLES_DIR, "ServiceAccountBinding")
+    [sab] = [b for b in bindings if b["spec"]["secret"]["name"] == source["secretRef"]["name"]]
+    assert sab["spec"]["secret"]["format"] == "PhaseEnv"

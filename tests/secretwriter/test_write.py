@@ -73,6 +73,26 @@ async def test_a_new_secret_is_created_whole_in_one_write(
     assert writes(kube_api, target.name) == [("create", 201)]
 
 
+async def test_the_phase_env_format_and_a_custom_type_are_written(
+    kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget
+) -> None:
+    target = dataclasses.replace(
+        target, keys=SecretKeys(phase_env=True), type="example.com/phase-token"
+    )
+    await writer.write(target, issued())
+
+    secret = kube_api.get(SECRETS, target.namespace, target.name)
+    assert secret is not None
+    assert secret["type"] == "example.com/phase-token"
+    assert secret["data"] == {
+        "token": b64(TOKEN),
+        "PHASE_SERVICE_TOKEN": b64(TOKEN),
+        "PHASE_HOST": b64("https://console.phase.dev"),
+    }
+    stored = await writer.read(target)
+    assert stored is not None and stored.data_intact
+
+
 async def test_the_owner_reference_names_the_binding_without_blocking_its_deletion(
     kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget
 ) -> None:

@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from ..errors import ConfigurationError
 from ..providers.azure import DEFAULT_RESOURCE
 from ..providers.factory import ProviderSettings
-from ..secretdata import SECRET_KEY_PATTERN, SecretKeys
+from ..secretdata import DEFAULT_SECRET_TYPE, SECRET_KEY_PATTERN, SecretKeys
 from ..tokens import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint
 
 __all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
@@ -25,6 +25,8 @@ __all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MAX_TTL_SECONDS = 31_536_000
+#: ``Opaque``, or a type of the user's own with a domain prefix (``example.com/phase-token``).
+SECRET_TYPE_PATTERN = r"^(Opaque|[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+)$"
 
 
 class _Spec(BaseModel):
@@ -116,27 +118,37 @@ class SecretKeysSpec(_Spec):
     expires_at: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
     host: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
 
-    @model_validator(mode="after")
-    def _distinct(self) -> SecretKeysSpec:
-        chosen = self.keys().names()
-        if len(chosen) != len(set(chosen)):
-            raise ValueError("secret.keys must name distinct data keys")
-        return self
-
-    def keys(self) -> SecretKeys:
-        return SecretKeys(
-            token=self.token,
-            bearer_token=self.bearer_token,
-            expires_at=self.expires_at,
-            host=self.host,
-        )
 
 
 class SecretSpec(_Spec):
     name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
     keys: SecretKeysSpec = SecretKeysSpec()
+    #: ``PhaseEnv`` adds PHASE_SERVICE_TOKEN and PHASE_HOST beside the configured keys.
+    format: Literal["Token", "PhaseEnv"] = "Token"
+    type: str = Field(DEFAULT_SECRET_TYPE, pattern=SECRET_TYPE_PATTERN, max_length=253)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SecretSpec:
+        chosen = self.data_keys().names()
+        if len(chosen) != len(set(chosen)):
+            raise ValueError(
+                "secret.keys must name distinct data keys (format PhaseEnv also writes "
+                "PHASE_SERVICE_TOKEN and PHASE_HOST)"
+            )
+        if self.type.startswith("kubernetes.io/"):
+            raise ValueError("secret.type must be Opaque or a type of your own, not kubernetes.io/")
+        return self
+
+    def data_keys(self) -> SecretKeys:
+        return SecretKeys(
+            token=self.keys.token,
+            bearer_token=self.keys.bearer_token,
+            expires_at=self.keys.expires_at,
+            host=self.keys.host,
+            phase_env=self.format == "PhaseEnv",
+        )
 
 
 class BindingSpec(_Spec):

@@ -22,7 +22,8 @@ def secret_target(
         owner_key=uid,
         identity=binding.external_identity_ref.name,
         issued_for=issued_for,
-        keys=binding.secret.keys.keys(),
+        keys=binding.secret.data_keys(),
+        type=binding.secret.type,
         labels=binding.secret.labels,
         annotations=binding.secret.annotations,
         owner=OwnerReference(
