@@ -54,7 +54,13 @@ def _exercise_every_path(cluster: Cluster, account: ServiceAccount) -> None:
     def secret() -> dict | None:
         return kube.get("v1/secrets", NAMESPACE, "phase-service-token")
 
-    wait_for(lambda: len(cluster.phase.records.tokens) >= 2, message="a refresh")
+    wait_for(
+        lambda: any(
+            call.resource == "secrets" and call.verb == "update" and call.status == 200
+            for call in kube.calls()
+        ),
+        message="a refresh written over the first token",
+    )
     wait_for(
         lambda: any(e.get("reason") == "Rejected" for e in kube.select("v1/events", NAMESPACE)),
         message="event",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 from pathlib import Path
@@ -37,6 +38,17 @@ def closed_by_the_server(connection: socket.socket) -> bool:
         return True
 
 
+def kept_alive(kube_api: KubeAPI) -> socket.socket:
+    """A connection the server has answered on and keeps open (HTTP/1.1 keep-alive)."""
+    connection = http.client.HTTPConnection(*address(kube_api), timeout=5)
+    connection.request("GET", "/version")
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 200 and not response.will_close
+    assert connection.sock is not None
+    return connection.sock
+
+
 def secret(name: str) -> dict[str, Any]:
     return {"metadata": {"name": name}}
 
@@ -44,7 +56,7 @@ def secret(name: str) -> dict[str, Any]:
 def test_requests_during_an_outage_fail_to_connect(kube_api: KubeAPI, team: str) -> None:
     core = kube_api.core_v1()
     core.create_namespaced_secret(team, secret("a"))  # leaves a keep-alive connection pooled
-    idle = socket.create_connection(address(kube_api), timeout=5)
+    idle = kept_alive(kube_api)
 
     with kube_api.outage():
         assert not kube_api.serving
