@@ -9,9 +9,15 @@ kmock.KubernetesError(...)``, still wins over the emulated API and then changes 
 discovery from ``emulator.resources``, and the ``emulator.objects`` store with its history and
 pattern views — and serves objects by the rules in :class:`~.store.Store`:
 
-- ``metadata.resourceVersion`` from one cluster-wide counter, bumped on every write (no-op
-  writes change nothing and emit no event); ``uid``, ``creationTimestamp``; ``generation`` for
-  custom resources, bumped when anything but metadata/status changes and on deletion.
+- ``metadata.resourceVersion`` from one cluster-wide counter, bumped on every write that
+  changes the object (metadata, data, spec or status), each producing one watch event with the
+  whole object; a write that changes nothing gets no new resourceVersion and no event.
+  ``uid``, ``creationTimestamp``; ``generation`` for custom resources, bumped when anything but
+  metadata/status changes and on deletion.
+- ``metadata.managedFields`` on every object, one entry per field manager (``?fieldManager=``,
+  else the User-Agent's prefix: ``OpenAPI-Generator``, ``kopf``), operation and subresource,
+  kept as the API server keeps them for Update operations (:mod:`.managedfields`). Writes made
+  without HTTP are ``kubectl-create`` (``seed``) and ``kubectl-patch`` (``patch_object``).
 - 409 ``Conflict`` for a PUT, merge patch or DeleteOptions precondition with a stale
   resourceVersion (or another uid); 409 ``AlreadyExists`` on create; 404 ``NotFound``;
   422 for a failed JSON-patch ``test`` (what the real API server answers; kopf relies on it).
@@ -25,8 +31,10 @@ pattern views — and serves objects by the rules in :class:`~.store.Store`:
 - Secrets: ``stringData`` folds into ``data``; base64 and key names are checked; ``type`` and
   ``immutable`` data cannot change.
 - CRDs: unknown fields are pruned and schema ``default``s applied (structural schemas).
-- Watches resume from ``resourceVersion`` (or start with ADDED for what exists) and honour
-  label/field selectors, ``timeoutSeconds`` and ``sendInitialEvents``.
+- Lists and watches honour label/field selectors; watches resume from ``resourceVersion`` (or
+  start with ADDED for what exists), honour ``timeoutSeconds`` and ``sendInitialEvents``, and
+  see objects enter (ADDED) and leave (DELETED) their selection like the watch cache sends
+  them (:mod:`.watches`).
 - TokenRequest (``serviceaccounts/NAME/token``) returns an RS256 JWT (:mod:`.tokens`).
 - Every request is logged as an :class:`~.apimachinery.ApiCall` (verb, group, resource,
   subresource, namespaced?) in :attr:`KubeEmulator.calls`, to derive RBAC from.
@@ -35,13 +43,13 @@ Gaps (tests must not lean on them): no garbage collection by owner reference; no
 validation (types, patterns, enums, CEL) and no admission; no authentication or RBAC; strategic
 merge patch is applied as a JSON merge patch (lists replaced, not merged by key); no
 server-side apply, dryRun or pagination; no 410 Gone (history is never compacted); one store
-per CRD version (no conversion); no periodic watch bookmarks; a label-selected watch does not
-turn "label removed" into DELETED.
+per CRD version (no conversion); no periodic watch bookmarks; no server-side apply (so no
+``Apply`` managedFields entries); built-in types' associative lists other than finalizers and
+ownerReferences are tracked as atomic in managedFields.
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -53,13 +61,12 @@ import kmock
 from kmock._internal import parsing, rendering
 
 from . import apimachinery as am
-from .store import ALL_VERBS, Matcher, ObjectKey, Store, api_version, declare
+from . import managedfields
+from .store import ALL_VERBS, SEED_MANAGER, ObjectKey, Store, declare
 from .tokens import TokenSigner
+from .watches import Watches, matcher
 
 __all__ = ["KubeEmulator"]
-
-_Queue = asyncio.Queue[tuple[kmock.resource, dict[str, Any]] | None]
-
 
 class _ServeFromStore(Exception):
     """Raised by the lowest-priority reaction: no test reaction claimed the request."""
@@ -74,7 +81,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     #: Every request, in arrival order (watches as soon as they start streaming).
     calls: list[am.ApiCall] = attrs.field(factory=list, init=False)
     store: Store = attrs.field(init=False)
-    _watchers: set[_Queue] = attrs.field(factory=set, init=False)
+    watches: Watches = attrs.field(init=False)
     _logged: set[int] = attrs.field(factory=set, init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -85,7 +92,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
             objects=self._objects, resources=self.resources, signer=self.signer,
             require_namespaces=self.require_namespaces,
         )
-        self.store.listeners.add(self._broadcast)
+        self.watches = Watches(self.store)
+        self.store.listeners.add(self.watches.publish)
 
     # --- for fixtures and tests (on the server's loop, or before it serves) ---------------
 
@@ -98,16 +106,18 @@ class KubeEmulator(kmock.KubernetesEmulator):
         """Serve a CustomResourceDefinition's versions (and store the CRD object itself)."""
         return self.store.declare_crd(crd)
 
-    def seed(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def seed(self, body: Mapping[str, Any], *, manager: str = SEED_MANAGER) -> dict[str, Any]:
         """Create an object by the API rules, without HTTP and without a request log entry."""
-        return copy.deepcopy(self.store.seed(body))
+        return copy.deepcopy(self.store.seed(body, manager=manager))
 
     def patch_object(self, resource: str, namespace: str | None, name: str,
-                     patch: Mapping[str, Any]) -> dict[str, Any]:
+                     patch: Mapping[str, Any], *, manager: str = "kubectl-patch",
+                     subresource: str | None = None) -> dict[str, Any]:
         """Merge-patch a stored object by the API rules, without HTTP (e.g. "someone else")."""
         key = (kmock.resource(resource), namespace, name)
         media = "application/merge-patch+json"
-        return copy.deepcopy(self.store.patch(key, patch, content_type=media, subresource=None))
+        return copy.deepcopy(self.store.patch(
+            key, patch, content_type=media, subresource=subresource, manager=manager))
 
     def delete_object(self, resource: str, namespace: str | None, name: str) -> None:
         """Delete a stored object by the API rules (finalizers apply), without HTTP."""
@@ -131,8 +141,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         return self.store.finish_namespace_termination(name)
 
     def close_watches(self) -> None:
-        for queue in list(self._watchers):
-            queue.put_nowait(None)
+        self.watches.close()
 
     # --- HTTP -----------------------------------------------------------------------------
 
@@ -268,87 +277,41 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
         store = self.store
         key: ObjectKey = (resource, namespace, name or "")
+        manager = _manager(request) if verb in {"create", "update", "patch"} else ""
         match verb, sub:
             case "create", "token":
                 return 201, store.token_request(key, request.data)
             case "create", None:
-                return 201, store.create(resource, namespace, request.data)
+                return 201, store.create(resource, namespace, request.data, manager=manager)
             case "list", None:
-                return 200, store.list_objects(resource, namespace, _matcher(request.params))
+                return 200, store.list_objects(resource, namespace, matcher(request.params))
             case "watch", None:
-                return self._watch(resource, namespace, name, request.params)
+                return self.watches.open(resource, namespace, name, request.params)
             case "get", _:
                 return 200, store.stored(key)
             case "update", _:
-                return 200, store.update(key, request.data, subresource=sub)
+                return 200, store.update(key, request.data, subresource=sub, manager=manager)
             case "patch", _:
                 media = request.headers.get("Content-Type", "")
-                return 200, store.patch(key, request.data, content_type=media, subresource=sub)
+                return 200, store.patch(key, request.data, content_type=media, subresource=sub,
+                                        manager=manager)
             case "delete", None:
                 return 200, store.delete(key, request.data)
             case "deletecollection", None:
-                return 200, store.delete_collection(resource, namespace, _matcher(request.params))
+                return 200, store.delete_collection(resource, namespace, matcher(request.params))
         raise _method_not_allowed()
 
-    def _watch(self, resource: kmock.resource, namespace: str | None, name: str | None,
-               params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
-        selected = _matcher(params, name)
 
-        def matches(obj: Mapping[str, Any]) -> bool:
-            return namespace in (None, obj["metadata"].get("namespace")) and selected(obj)
-
-        since = params.get("resourceVersion", "")
-        initial = params.get("sendInitialEvents", "").lower() == "true"
-        backlog: list[dict[str, Any]]
-        if initial or since in {"", "0"}:
-            objects = self.store.select(resource, namespace, matches)
-            backlog = [{"type": "ADDED", "object": obj} for obj in objects]
-        elif since.isdigit():
-            backlog = self.store.events_since(resource, int(since), matches)
-        else:
-            raise am.bad_request(f"invalid resourceVersion {since!r}")
-        if initial:
-            backlog.append({"type": "BOOKMARK", "object": {
-                "apiVersion": api_version(resource), "kind": self.resources[resource].kind,
-                "metadata": {"resourceVersion": str(self.store.revision),
-                             "annotations": {"k8s.io/initial-events-end": "true"}},
-            }})
-        queue: _Queue = asyncio.Queue()
-        self._watchers.add(queue)  # before any await: nothing between the backlog and the queue
-        seconds = params.get("timeoutSeconds")
-        deadline = asyncio.get_running_loop().time() + float(seconds) if seconds else None
-        return self._stream(queue, backlog, resource, matches, deadline)
-
-    async def _stream(self, queue: _Queue, backlog: list[dict[str, Any]],
-                      resource: kmock.resource, matches: Matcher,
-                      deadline: float | None) -> AsyncIterator[dict[str, Any]]:
-        try:
-            for event in backlog:
-                yield event
-            async with asyncio.timeout_at(deadline):
-                while (item := await queue.get()) is not None:
-                    if item[0] == resource and matches(item[1]["object"]):
-                        yield item[1]
-        except TimeoutError:
-            return
-        finally:
-            self._watchers.discard(queue)
-
-    def _broadcast(self, resource: kmock.resource, event: dict[str, Any]) -> None:
-        for queue in list(self._watchers):
-            queue.put_nowait((resource, event))
-
-
-def _matcher(params: Mapping[str, str], name: str | None = None) -> Matcher:
-    def matches(obj: Mapping[str, Any]) -> bool:
-        meta = obj.get("metadata", {})
-        return (
-            (name is None or meta.get("name") == name)
-            and am.label_selector_matches(params.get("labelSelector"), meta.get("labels") or {})
-            and am.field_selector_matches(params.get("fieldSelector"), obj)
-        )
-
-    return matches
+def _manager(request: kmock.Request) -> str:
+    """The write's field manager: ``?fieldManager=``, else the User-Agent's prefix."""
+    field_manager = request.params.get("fieldManager")
+    if problem := managedfields.manager_problem(field_manager):
+        options = {"POST": "CreateOptions", "PUT": "UpdateOptions"}.get(
+            request.method.value, "PatchOptions")
+        raise am.invalid(options, "meta.k8s.io", "", [problem])
+    agent = next((value for key, value in request.headers.items()
+                  if key.lower() == "user-agent"), "")
+    return managedfields.manager_name(field_manager, agent)
 
 
 def _method_not_allowed() -> kmock.KubernetesError:

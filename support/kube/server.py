@@ -30,6 +30,7 @@ import yaml
 from .apimachinery import ApiCall
 from .emulator import KubeEmulator
 from .listening import Listener
+from .store import SEED_MANAGER
 
 __all__ = ["CRD_DIR", "FALLBACK_CRDS", "KOPF_PEERING_CRDS", "KubeAPI", "RbacRule",
            "build_emulator", "load_crds", "wait_for"]
@@ -105,7 +106,8 @@ def build_emulator(crds: Iterable[Mapping[str, Any]] | None = None) -> KubeEmula
     for crd in (*KOPF_PEERING_CRDS, *(load_crds() if crds is None else crds)):
         emulator.declare_crd(crd)
     for name in ("default", "kube-system"):
-        emulator.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        emulator.seed({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                      manager="kube-apiserver")
     return emulator
 
 
@@ -306,14 +308,17 @@ class KubeAPI:
     def select(self, resource: str, namespace: str | None = None) -> list[dict[str, Any]]:
         return self.call(self.emulator.select, resource, namespace)
 
-    def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def create(self, body: Mapping[str, Any], *, manager: str = SEED_MANAGER) -> dict[str, Any]:
         """Create an object by the API rules, without HTTP (and without a request log entry)."""
-        return self.call(self.emulator.seed, body)
+        return self.call(functools.partial(self.emulator.seed, body, manager=manager))
 
     def patch_object(self, resource: str, namespace: str | None, name: str,
-                     patch: Mapping[str, Any]) -> dict[str, Any]:
+                     patch: Mapping[str, Any], *, manager: str = "kubectl-patch",
+                     subresource: str | None = None) -> dict[str, Any]:
         """Merge-patch a stored object by the API rules (as "someone else"), without HTTP."""
-        return self.call(self.emulator.patch_object, resource, namespace, name, patch)
+        return self.call(functools.partial(
+            self.emulator.patch_object, resource, namespace, name, patch, manager=manager,
+            subresource=subresource))
 
     def interfere(self, criteria: str, action: Callable[[KubeEmulator], object]) -> None:
         """Run ``action(emulator)`` on the server once, when the next request matching

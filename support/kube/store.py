@@ -2,7 +2,9 @@
 
 Synchronous, no I/O: :class:`~.emulator.KubeEmulator` calls it from its event loop, one
 request at a time, so every method is atomic. Objects live in KMock's ``ObjectsArray`` (shared
-with ``emulator.objects``), so tests keep KMock's history and pattern-matching views.
+with ``emulator.objects``), so tests keep KMock's history and pattern-matching views. Every
+create and update records its writer in ``metadata.managedFields`` (:mod:`.managedfields`);
+listeners (the open watches, :mod:`.watches`) hear of every change with the object before it.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ import attrs
 import kmock
 
 from . import apimachinery as am
+from . import managedfields
 from .tokens import TokenSigner
 
-__all__ = ["ALL_VERBS", "NAMESPACES", "Listener", "Matcher", "ObjectKey", "Store"]
+__all__ = ["ALL_VERBS", "NAMESPACES", "SEED_MANAGER", "Listener", "Matcher", "ObjectKey", "Store"]
 
 ObjectKey = tuple[kmock.resource, str | None, str]
 Matcher = Callable[[Mapping[str, Any]], bool]
-Listener = Callable[[kmock.resource, dict[str, Any]], None]
+#: Told of every change: the resource, the watch event, and the object as it was before (if any).
+Listener = Callable[[kmock.resource, dict[str, Any], dict[str, Any] | None], None]
 
 ALL_VERBS = frozenset(
     {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
@@ -33,6 +37,8 @@ ALL_VERBS = frozenset(
 NAMESPACES = kmock.resource("", "v1", "namespaces")
 SECRETS = kmock.resource("", "v1", "secrets")
 CRDS = kmock.resource("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+#: The field manager of writes made without HTTP (a user's ``kubectl create``).
+SEED_MANAGER = "kubectl-create"
 #: Metadata the server keeps from the stored object on every update.
 _SERVER_METADATA = (
     "name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
@@ -74,8 +80,10 @@ class Store:
     require_namespaces: bool = True
     custom: dict[kmock.resource, am.CustomResource] = attrs.field(factory=dict)
     revision: int = 0
-    #: Every change, for watches that resume from a resourceVersion (nothing is compacted).
-    event_log: list[tuple[int, kmock.resource, dict[str, Any]]] = attrs.field(factory=list)
+    #: Every change and the object before it, for watches that resume from a resourceVersion
+    #: (nothing is compacted).
+    event_log: list[tuple[int, kmock.resource, dict[str, Any], dict[str, Any] | None]] = (
+        attrs.field(factory=list))
     listeners: set[Listener] = attrs.field(factory=set)
 
     # --- declarations ---------------------------------------------------------------------
@@ -103,14 +111,14 @@ class Store:
             }
         return declared
 
-    def seed(self, body: Mapping[str, Any]) -> dict[str, Any]:
+    def seed(self, body: Mapping[str, Any], *, manager: str = SEED_MANAGER) -> dict[str, Any]:
         """Create an object by the API rules, without HTTP."""
         group, _, version = body["apiVersion"].rpartition("/")
         for resource in self.resources:
             info = self.resources[resource]
             if (resource.group, resource.version, info.kind) == (group, version, body["kind"]):
                 namespace = body.get("metadata", {}).get("namespace") if info.namespaced else None
-                return self.create(resource, namespace, body)
+                return self.create(resource, namespace, body, manager=manager)
         raise LookupError(f"no declared resource serves {body['apiVersion']} {body['kind']}")
 
     # --- reads ----------------------------------------------------------------------------
@@ -146,18 +154,10 @@ class Store:
             "items": self.select(resource, namespace, matches),
         }
 
-    def events_since(
-        self, resource: kmock.resource, since: int, matches: Matcher
-    ) -> list[dict[str, Any]]:
-        return [
-            event
-            for revision, res, event in self.event_log
-            if revision > since and res == resource and matches(event["object"])
-        ]
-
     # --- writes ---------------------------------------------------------------------------
 
-    def _commit(self, key: ObjectKey, obj: dict[str, Any], event: str) -> dict[str, Any]:
+    def _commit(self, key: ObjectKey, obj: dict[str, Any], event: str,
+                before: dict[str, Any] | None = None) -> dict[str, Any]:
         self.revision += 1
         obj["metadata"]["resourceVersion"] = str(self.revision)
         if event == "ADDED" and key in self.objects:
@@ -166,22 +166,36 @@ class Store:
             self.objects[key] = obj
         else:
             self.objects[key].history.append(obj)
-        self._publish(key[0], event, obj)
+        self._publish(key[0], event, obj, before)
         return obj
 
     def _remove(self, key: ObjectKey, obj: Mapping[str, Any]) -> dict[str, Any]:
         final = copy.deepcopy(dict(obj))
+        before = self.current(key)
         self.revision += 1
         final["metadata"]["resourceVersion"] = str(self.revision)
         self.objects[key].delete()
-        self._publish(key[0], "DELETED", final)
+        self._publish(key[0], "DELETED", final, before)
         return final
 
-    def _publish(self, resource: kmock.resource, event_type: str, obj: dict[str, Any]) -> None:
+    def _publish(self, resource: kmock.resource, event_type: str, obj: dict[str, Any],
+                 before: dict[str, Any] | None) -> None:
         event = {"type": event_type, "object": obj}
-        self.event_log.append((self.revision, resource, event))
+        self.event_log.append((self.revision, resource, event, before))
         for listener in list(self.listeners):
-            listener(resource, event)
+            listener(resource, event, before)
+
+    def _track(self, resource: kmock.resource, old: Mapping[str, Any] | None,
+               new: dict[str, Any], manager: str, subresource: str | None) -> None:
+        """Set ``new``'s managedFields for ``manager`` writing it over ``old``."""
+        custom = self.custom.get(resource)
+        entries = managedfields.track(
+            old, new, manager=manager, api_version=api_version(resource),
+            subresource=subresource, time=now(), schema=custom.schema if custom else None,
+        )
+        new["metadata"].pop("managedFields", None)
+        if entries:
+            new["metadata"]["managedFields"] = entries
 
     def _check_namespace(self, resource: kmock.resource, namespace: str, name: str) -> None:
         if not self.require_namespaces:
@@ -192,7 +206,8 @@ class Store:
         if ns["metadata"].get("deletionTimestamp"):
             raise am.forbidden_terminating(*_names(resource, name), namespace)
 
-    def create(self, resource: kmock.resource, namespace: str | None, body: Any) -> dict[str, Any]:
+    def create(self, resource: kmock.resource, namespace: str | None, body: Any, *,
+               manager: str = SEED_MANAGER) -> dict[str, Any]:
         info = self.resources[resource]
         if not isinstance(body, Mapping) or not isinstance(body.get("metadata", {}), Mapping):
             raise am.bad_request("the body of the request must be a JSON object with metadata")
@@ -229,19 +244,22 @@ class Store:
         if "status" in info.subresources:
             obj.pop("status", None)
         self._normalize(resource, obj, old=None)
+        self._track(resource, None, obj, manager, None)
         return self._commit(key, obj, "ADDED")
 
     def patch(
-        self, key: ObjectKey, patch: Any, *, content_type: str, subresource: str | None
+        self, key: ObjectKey, patch: Any, *, content_type: str, subresource: str | None,
+        manager: str = SEED_MANAGER,
     ) -> dict[str, Any]:
         resource = key[0]
         patched = am.apply_patch(
             self.stored(key), patch, content_type=content_type, custom=resource in self.custom,
             kind=str(self.resources[resource].kind), name=key[2],
         )
-        return self.update(key, patched, subresource=subresource)
+        return self.update(key, patched, subresource=subresource, manager=manager)
 
-    def update(self, key: ObjectKey, body: Any, *, subresource: str | None) -> dict[str, Any]:
+    def update(self, key: ObjectKey, body: Any, *, subresource: str | None,
+               manager: str = SEED_MANAGER) -> dict[str, Any]:
         """PUT semantics; patches arrive here as the patched whole object."""
         resource = key[0]
         info = self.resources[resource]
@@ -287,12 +305,13 @@ class Store:
         self._normalize(resource, new, old=old)
         if resource in self.custom and _spec_part(new) != _spec_part(old):
             new["metadata"]["generation"] = old_meta.get("generation", 0) + 1
+        self._track(resource, old, new, manager, subresource)
 
         if _without_resource_version(new) == _without_resource_version(old):
             return old  # a no-op write: no new resourceVersion, no event
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             return self._remove(key, new)
-        return self._commit(key, new, "MODIFIED")
+        return self._commit(key, new, "MODIFIED", old)
 
     def delete(self, key: ObjectKey, options: Any) -> dict[str, Any]:
         resource = key[0]
@@ -314,7 +333,7 @@ class Store:
                 new["status"] = {**new.get("status", {}), "phase": "Terminating"}
             if resource in self.custom:
                 new["metadata"]["generation"] = meta.get("generation", 0) + 1
-            return self._commit(key, new, "MODIFIED")
+            return self._commit(key, new, "MODIFIED", old)
         final = self._remove(key, old)
         return final if resource in self.custom else success(key[2], resource, meta.get("uid"))
 
@@ -365,30 +384,7 @@ class Store:
         account = self.current(key)
         if account is None:
             raise am.not_found("serviceaccounts", "", key[2])
-        spec = body.get("spec") if isinstance(body, Mapping) else None
-        spec = spec if isinstance(spec, Mapping) else {}
-        audiences = list(spec.get("audiences") or [self.signer.issuer])
-        expiration = int(spec.get("expirationSeconds") or 3600)
-        if expiration < 600:
-            raise am.invalid("TokenRequest", "authentication.k8s.io", key[2], [
-                "spec.expirationSeconds: Invalid value: may not specify a duration less than "
-                "10 minutes"
-            ])
-        namespace = str(key[1])
-        token, expires = self.signer.sign(
-            namespace=namespace, service_account=key[2],
-            service_account_uid=account["metadata"]["uid"], audiences=audiences,
-            expiration_seconds=expiration,
-        )
-        expires_at = datetime.datetime.fromtimestamp(expires, datetime.UTC)
-        return {
-            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "metadata": {"name": key[2], "namespace": namespace, "creationTimestamp": now()},
-            "spec": {"audiences": audiences, "expirationSeconds": expiration,
-                     "boundObjectRef": spec.get("boundObjectRef")},
-            "status": {"token": token,
-                       "expirationTimestamp": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")},
-        }
+        return self.signer.token_request(str(key[1]), account, body)
 
 
 def success(name: str | None, resource: kmock.resource, uid: str | None) -> dict[str, Any]:

@@ -8,16 +8,19 @@ test process; :meth:`TokenSigner.jwks` gives its public half to peers that verif
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
 import hashlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from . import apimachinery as am
 
 __all__ = ["DEFAULT_ISSUER", "TokenSigner"]
 
@@ -87,3 +90,33 @@ class TokenSigner:
         }
         token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.key_id})
         return token, expires
+
+    def token_request(
+        self, namespace: str, account: Mapping[str, Any], body: Any
+    ) -> dict[str, Any]:
+        """Answer ``POST serviceaccounts/NAME/token`` for a stored ServiceAccount."""
+        name = account["metadata"]["name"]
+        spec = body.get("spec") if isinstance(body, Mapping) else None
+        spec = spec if isinstance(spec, Mapping) else {}
+        audiences = list(spec.get("audiences") or [self.issuer])
+        expiration = int(spec.get("expirationSeconds") or 3600)
+        if expiration < 600:
+            raise am.invalid("TokenRequest", "authentication.k8s.io", name, [
+                "spec.expirationSeconds: Invalid value: may not specify a duration less than "
+                "10 minutes"
+            ])
+        token, expires = self.sign(
+            namespace=namespace, service_account=name,
+            service_account_uid=account["metadata"]["uid"], audiences=audiences,
+            expiration_seconds=expiration,
+        )
+        stamp = "%Y-%m-%dT%H:%M:%SZ"
+        return {
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "metadata": {"name": name, "namespace": namespace,
+                         "creationTimestamp": datetime.datetime.now(datetime.UTC).strftime(stamp)},
+            "spec": {"audiences": audiences, "expirationSeconds": expiration,
+                     "boundObjectRef": spec.get("boundObjectRef")},
+            "status": {"token": token, "expirationTimestamp": datetime.datetime.fromtimestamp(
+                expires, datetime.UTC).strftime(stamp)},
+        }
