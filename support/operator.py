@@ -24,7 +24,7 @@ __all__ = [
     "clean_env",
 ]
 
-COMMAND = (sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run", "-A")
+COMMAND = (sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run")
 FAST_ARGS = (
     "--backoff-base", "0.5",
     "--backoff-cap", "2",

@@ -224,3 +224,17 @@ def test_a_description_change_while_stopped_does_not_reissue_tokens(
     assert len(cluster.phase.records.tokens) == minted, "a description change re-minted"
     assert cluster.token() == token
     assert cluster.ready()["reason"] == "TokenIssued"
+
+
+def test_an_operator_watching_some_namespaces_leaves_the_count_alone(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    operator = start_operator("--namespace", NAMESPACE)
+    cluster.wait_ready("TokenIssued")
+    wait_for(lambda: identity_ready(cluster) is not None, message="the identity's condition")
+    wait_for(lambda: "status.bindings is left to a cluster-wide operator" in operator.output,
+             message="the operator saying it leaves the count alone")
+    # It sees one namespace's bindings, not the cluster's: any count it wrote would be wrong.
+    assert "bindings" not in identity_status(cluster)

@@ -56,16 +56,20 @@ class BindingCounts:
 
     Binding events only mark the count stale; one task recounts shortly after, so a burst
     of thousands of bindings costs one status write per identity whose count changed.
+    An operator that watches only some namespaces sees only some bindings, so it leaves the
+    (cluster-scoped) count alone rather than fight a cluster-wide operator over it.
     """
 
     def __init__(
         self,
         statuses: StatusWriter,
         *,
+        enabled: bool = True,
         settle_seconds: float = 0.5,
         retry_seconds: float = 2.0,
     ) -> None:
         self._statuses = statuses
+        self._enabled = enabled
         self._settle = settle_seconds
         self._retry = retry_seconds
         self._written: dict[str, int] = {}
@@ -77,6 +81,8 @@ class BindingCounts:
     def stale(self, *, counts: Callable[[], Mapping[str, int]], known: Callable[[], set[str]],
               written: Mapping[str, int | None] | None = None) -> None:
         """Something changed: recount soon. ``written`` gives counts already in status."""
+        if not self._enabled:
+            return
         self._count, self._known = counts, known
         for name, value in (written or {}).items():
             if value is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from .statuses import StatusWriter
 from .wakeups import Wakeups
 
 __all__ = ["Runtime", "build_runtime"]
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -66,6 +69,9 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         metrics=metrics,
     )
     statuses = StatusWriter(client.CustomObjectsApi(api))
+    if settings.namespaces:
+        log.info("Watching namespaces %s only: ExternalIdentity status.bindings is left to a "
+                 "cluster-wide operator", ", ".join(settings.namespaces))
     return Runtime(
         settings=settings,
         api=api,
@@ -73,5 +79,5 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         secrets=SecretWriter(client.CoreV1Api(api)),
         statuses=statuses,
         metrics=metrics,
-        binding_counts=BindingCounts(statuses),
+        binding_counts=BindingCounts(statuses, enabled=not settings.namespaces),
     )
