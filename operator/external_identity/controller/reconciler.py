@@ -125,11 +125,9 @@ class BindingReconciler:
         )
         plan = decide(situation)
         try:
-            delay = await self._carry_out(plan, situation)
+            delay = await self._carry_out(plan, situation, inputs)
         except ExternalIdentityError as error:
             return await self._fail(problem_for(error), inputs, generation)
-        if isinstance(plan, Refuse):
-            delay = await self._fail(plan.problem, inputs, generation)
         if self._unwritten is not None:
             delay = min(delay, self._settings.backoff_base_seconds)
         return delay
@@ -150,7 +148,7 @@ class BindingReconciler:
         except SecretConflict as conflict:
             return conflict
 
-    async def _carry_out(self, plan: Plan, situation: Situation) -> float:
+    async def _carry_out(self, plan: Plan, situation: Situation, inputs: str) -> float:
         stored, generation = situation.stored, situation.generation
         known = None if isinstance(stored, SecretConflict) else stored
         match plan:
@@ -171,7 +169,7 @@ class BindingReconciler:
                          held.target.name)
                 return self._seconds_until(held.refresh_at)
             case Exchange():
-                return await self._exchange(plan, situation, known)
+                return await self._exchange(plan, situation, known, inputs)
             case Suspend(message=message):
                 self.backoff = Backoff()
                 await self._report(outcomes.suspended(
@@ -179,20 +177,21 @@ class BindingReconciler:
                     now=self._clock(),
                 ))
                 return self._settings.permanent_retry_seconds
-            case Refuse(revoke=revoke):
-                if revoke is not None:
-                    await self._revoke(revoke)
-                return 0.0
+            case Refuse(problem=problem, revoke=revoke):
+                revoked = await self._revoke(revoke) if revoke is not None else None
+                return await self._fail(problem, inputs, generation, revoked=revoked)
 
     async def _exchange(
-        self, plan: Exchange, situation: Situation, known: StoredToken | None
+        self, plan: Exchange, situation: Situation, known: StoredToken | None, inputs: str
     ) -> float:
         try:
             token = await self._pool.exchange(plan.identity, plan.binding)
-        except ExternalIdentityError:
-            if plan.revoke_on_failure:
-                await self._revoke(plan.target)
-            raise
+        except ExternalIdentityError as error:
+            if not plan.revoke_on_failure:
+                raise
+            revoked = await self._revoke(plan.target)
+            return await self._fail(problem_for(error), inputs, situation.generation,
+                                    revoked=revoked)
         held = Held(
             target=plan.target,
             issued_at=token.issued_at,
@@ -216,24 +215,27 @@ class BindingReconciler:
                  self.name, token.ttl, rfc3339(held.refresh_at))
         return self._seconds_until(held.refresh_at)
 
-    async def _revoke(self, target: SecretTarget) -> None:
+    async def _revoke(self, target: SecretTarget) -> str | None:
+        """Delete the Secret (if still ours); the name of the Secret this deleted."""
         self.held = None
         try:
             deleted = await self._secrets.delete(target)
         except SecretConflict:
-            return
-        self._revoked = target.name if deleted else None
-        if deleted:
-            log.warning("%s/%s: deleted Secret %s: access was revoked", self.namespace,
-                        self.name, target.name)
+            return None
+        if not deleted:
+            return None
+        log.warning("%s/%s: deleted Secret %s: access was revoked", self.namespace, self.name,
+                    target.name)
+        return target.name
 
-    async def _fail(self, problem: Problem, inputs: str, generation: int | None) -> float:
+    async def _fail(
+        self, problem: Problem, inputs: str, generation: int | None, *, revoked: str | None = None
+    ) -> float:
         now = self._clock()
         self.backoff = after_failure(
             self.backoff or Backoff(), problem, inputs=inputs, now=now,
             settings=self._settings, rng=self._rng,
         )
-        revoked, self._revoked = self._revoked, None
         report = outcomes.failed(
             previous=self._status, problem=problem, backoff=self.backoff, held=self.held,
             revoked=revoked, generation=generation, now=now,
@@ -245,8 +247,6 @@ class BindingReconciler:
                     condition["message"])
         assert self.backoff.retry_at is not None
         return self._seconds_until(self.backoff.retry_at)
-
-    _revoked: str | None = None
 
     # -- reporting ------------------------------------------------------------------------------
 
