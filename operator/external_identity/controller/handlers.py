@@ -72,7 +72,8 @@ async def close(memo: kopf.Memo, **_: Any) -> None:
 async def identities_by_name(
     name: str, body: kopf.Body, status: kopf.Status, **_: Any
 ) -> dict[str, dict[str, Any]]:
-    return {name: {"spec": dict(body.spec), "bindings": status.get("bindings")}}
+    written = {key: status.get(key) for key in ("bindings", "principal")}
+    return {name: {"spec": dict(body.spec), "status": written}}
 
 
 @kopf.index(*BINDING_RESOURCE, registry=registry)
@@ -86,11 +87,11 @@ async def bindings_by_identity(
 
 
 def _recount(runtime: Runtime, identities: IdentityIndex, bindings: BindingIndex) -> None:
-    runtime.binding_counts.stale(
+    runtime.identity_statuses.stale(
         counts=lambda: {name: len(keys) for name, keys in bindings.items()},
         known=lambda: set(identities),
         written={
-            name: next(iter(store), {}).get("bindings") for name, store in identities.items()
+            name: next(iter(store), {}).get("status", {}) for name, store in identities.items()
         },
     )
 
@@ -128,7 +129,7 @@ async def wake_bindings_of_identity(
     _recount(runtime, identities_by_name, bindings_by_identity)
     generation = None if type == "DELETED" else meta.get("generation")
     if type == "DELETED":
-        runtime.binding_counts.forget(name)
+        runtime.identity_statuses.forget(name)
     if generation is not None and runtime.identity_generations.get(name) == generation:
         return
     runtime.identity_generations[name] = generation
@@ -166,6 +167,7 @@ async def keep_token_fresh(
         namespace=namespace, name=name, uid=uid, status=body.status, identities=identity,
         pool=runtime.pool, secrets=runtime.secrets, statuses=runtime.statuses,
         events=post_event, ready=runtime.metrics.ready_bindings, settings=runtime.settings,
+        principals=runtime.identity_statuses.saw_principal,
         clock=runtime.clock, rng=runtime.rng,
     )
     wake = runtime.wakeups.register(reconciler.key)

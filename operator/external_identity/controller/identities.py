@@ -1,4 +1,4 @@
-"""ExternalIdentity status: whether its spec is usable, and how many bindings reference it."""
+"""ExternalIdentity status: whether its spec is usable, its bindings, the principal it proves."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .decisions import UNSUPPORTED_SOURCES
 from .specs import parse_identity
 from .statuses import StatusWriter
 
-__all__ = ["BindingCounts", "identity_readiness"]
+__all__ = ["IdentityStatuses", "identity_readiness"]
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,15 @@ def identity_readiness(
     }
 
 
-class BindingCounts:
-    """Keeps ``status.bindings`` of every identity equal to the bindings referencing it.
+class IdentityStatuses:
+    """Keeps each identity's ``status.bindings`` and ``status.principal`` current.
 
-    Binding events only mark the count stale; one task recounts shortly after, so a burst
-    of thousands of bindings costs one status write per identity whose count changed.
-    An operator that watches only some namespaces sees only some bindings, so it leaves the
-    (cluster-scoped) count alone rather than fight a cluster-wide operator over it.
+    ``bindings`` is the number of bindings referencing the identity; ``principal`` the cloud
+    principal its exchanges proved (what to trust in Phase), as the last exchange saw it.
+    Changes only mark the status stale; one task writes shortly after, so a burst of
+    thousands of bindings costs one status write per identity that changed. An operator that
+    watches only some namespaces sees only some bindings (and may run as another principal),
+    so it leaves these cluster-scoped fields alone rather than fight a cluster-wide operator.
     """
 
     def __init__(
@@ -72,27 +74,44 @@ class BindingCounts:
         self._enabled = enabled
         self._settle = settle_seconds
         self._retry = retry_seconds
-        self._written: dict[str, int] = {}
+        self._written: dict[str, dict[str, Any]] = {}
+        self._principals: dict[str, str] = {}
         self._count: Callable[[], Mapping[str, int]] | None = None
         self._known: Callable[[], set[str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
 
-    def stale(self, *, counts: Callable[[], Mapping[str, int]], known: Callable[[], set[str]],
-              written: Mapping[str, int | None] | None = None) -> None:
-        """Something changed: recount soon. ``written`` gives counts already in status."""
+    def stale(
+        self,
+        *,
+        counts: Callable[[], Mapping[str, int]],
+        known: Callable[[], set[str]],
+        written: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Something changed: recount soon. ``written`` gives what each status already says."""
         if not self._enabled:
             return
         self._count, self._known = counts, known
-        for name, value in (written or {}).items():
-            if value is not None:
-                self._written.setdefault(name, value)
-        self._dirty = True
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._recount())
+        for name, fields in (written or {}).items():
+            self._written.setdefault(name, {k: v for k, v in fields.items() if v is not None})
+        self._schedule()
+
+    def saw_principal(self, identity: str, principal: str) -> None:
+        """An exchange through ``identity`` proved ``principal``."""
+        if not self._enabled or self._principals.get(identity) == principal:
+            return
+        self._principals[identity] = principal
+        if self._count is not None:
+            self._schedule()
 
     def forget(self, name: str) -> None:
         self._written.pop(name, None)
+        self._principals.pop(name, None)
+
+    def _schedule(self) -> None:
+        self._dirty = True
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._recount())
 
     async def _recount(self) -> None:
         while self._dirty:
@@ -102,21 +121,28 @@ class BindingCounts:
                 self._dirty = True
                 await asyncio.sleep(self._retry)
 
+    def _wanted(self, name: str, counts: Mapping[str, int]) -> dict[str, Any]:
+        wanted: dict[str, Any] = {"bindings": counts.get(name, 0)}
+        if name in self._principals:
+            wanted["principal"] = self._principals[name]
+        return wanted
+
     async def _write_changed(self) -> bool:
         assert self._count is not None and self._known is not None
         counts, known = self._count(), self._known()
         done = True
         for name in sorted(known):
-            count = counts.get(name, 0)
-            if self._written.get(name) == count:
+            written = self._written.setdefault(name, {})
+            patch = {k: v for k, v in self._wanted(name, counts).items() if written.get(k) != v}
+            if not patch:
                 continue
             try:
-                await self._statuses.patch_identity(name=name, status={"bindings": count})
+                await self._statuses.patch_identity(name=name, status=patch)
             except ExternalIdentityError as error:
-                log.warning("ExternalIdentity %s: bindings count not written: %s", name, error)
+                log.warning("ExternalIdentity %s: status not written: %s", name, error)
                 done = False
             else:
-                self._written[name] = count
+                written.update(patch)
         return done
 
     async def close(self) -> None:

@@ -42,12 +42,14 @@ from .settings import OperatorSettings
 from .statuses import StatusWriter
 from .targets import read_target
 
-__all__ = ["BindingReconciler", "EventSink", "IdentityLookup"]
+__all__ = ["BindingReconciler", "EventSink", "IdentityLookup", "PrincipalSink"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 IdentityLookup = Callable[[str], Mapping[str, Any] | None]
+#: Told (identity name, principal) whenever an exchange proves who the operator is.
+PrincipalSink = Callable[[str, str], None]
 
 
 class EventSink(Protocol):
@@ -68,6 +70,7 @@ class BindingReconciler:
         statuses: StatusWriter,
         events: EventSink,
         ready: ReadyBindings,
+        principals: PrincipalSink,
         settings: OperatorSettings,
         clock: Clock,
         rng: random.Random,
@@ -81,6 +84,7 @@ class BindingReconciler:
         self._statuses = statuses
         self._events = events
         self._ready = ready
+        self._principals = principals
         self._settings = settings
         self._clock = clock
         self._rng = rng
@@ -187,6 +191,7 @@ class BindingReconciler:
         try:
             token = await self._pool.exchange(plan.identity, plan.binding)
         except ExternalIdentityError as error:
+            self._saw_principal(plan, error.principal)
             if not plan.revoke_on_failure:
                 raise
             revoked = await self._revoke(plan.target)
@@ -202,6 +207,7 @@ class BindingReconciler:
             ),
             token=token,
         )
+        self._saw_principal(plan, token.principal)
         self.held = held  # kept even if the write fails: the next step repairs, not re-mints
         await self._secrets.write(plan.target, token, known=known)
         self.backoff = Backoff()
@@ -214,6 +220,11 @@ class BindingReconciler:
         log.info("%s/%s: issued a token (ttl %ss); next refresh at %s", self.namespace,
                  self.name, token.ttl, rfc3339(held.refresh_at))
         return self._seconds_until(held.refresh_at)
+
+    def _saw_principal(self, plan: Exchange, principal: str | None) -> None:
+        """The operator's own principal is the identity's; a per-workload one is not."""
+        if principal and plan.identity.credentials.source == "Operator":
+            self._principals(plan.target.identity, principal)
 
     async def _revoke(self, target: SecretTarget) -> str | None:
         """Delete the Secret (if still ours); the name of the Secret this deleted."""

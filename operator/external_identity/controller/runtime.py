@@ -14,7 +14,7 @@ from kubernetes import client
 from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
 from .exchangers import ExchangePool, OperatorCredentials
-from .identities import BindingCounts
+from .identities import IdentityStatuses
 from .metrics import Metrics
 from .settings import OperatorSettings
 from .statuses import StatusWriter
@@ -37,7 +37,7 @@ class Runtime:
     secrets: SecretWriter
     statuses: StatusWriter
     metrics: Metrics
-    binding_counts: BindingCounts
+    identity_statuses: IdentityStatuses
     wakeups: Wakeups = field(default_factory=Wakeups)
     #: The last generation of each identity seen, to tell spec changes from status writes.
     identity_generations: dict[str, int | None] = field(default_factory=dict)
@@ -48,7 +48,7 @@ class Runtime:
         return utcnow()
 
     async def close(self) -> None:
-        await self.binding_counts.close()
+        await self.identity_statuses.close()
         await self.pool.close()
         await asyncio.to_thread(self.api.close)
 
@@ -70,8 +70,9 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
     )
     statuses = StatusWriter(client.CustomObjectsApi(api))
     if settings.namespaces:
-        log.info("Watching namespaces %s only: ExternalIdentity status.bindings is left to a "
-                 "cluster-wide operator", ", ".join(settings.namespaces))
+        log.info("Watching namespaces %s only: ExternalIdentity status.bindings and "
+                 "status.principal are left to a cluster-wide operator",
+                 ", ".join(settings.namespaces))
     return Runtime(
         settings=settings,
         api=api,
@@ -79,5 +80,5 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         secrets=SecretWriter(client.CoreV1Api(api)),
         statuses=statuses,
         metrics=metrics,
-        binding_counts=BindingCounts(statuses, enabled=not settings.namespaces),
+        identity_statuses=IdentityStatuses(statuses, enabled=not settings.namespaces),
     )
