@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import secrets
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +17,13 @@ from support.peers.sts_peer import StsPeer
 
 import bench
 from bench.model import BenchError, Options
+from bench.realcluster import RealCluster
 from bench.report import report
-from bench.run import run_all
+from bench.run import OpenCluster, emulators, run_all
+from bench.servers import bench_phase_server
+from external_identity.controller.settings import OperatorSettings
+
+CONCURRENCY_FLAG = "--max-concurrent-exchanges"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m bench", description=(bench.__doc__ or "").split("\n")[0]
     )
     parser.add_argument(
-        "--sizes", default="10,200,1000",
-        help="binding counts, comma-separated; the first is the baseline (default: %(default)s)",
+        "--sizes", default="100,1000",
+        help="binding counts, comma-separated (default: %(default)s)",
     )
     parser.add_argument(
         "--ttl", type=int, default=3600,
@@ -46,13 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--operator-arg", action="append", default=[], metavar="ARG",
-        help="extra argument for `external-identity run` (repeatable), "
-        "e.g. --operator-arg=--max-concurrent-exchanges=32",
+        help="extra argument for `external-identity run` (repeatable), e.g. "
+        f"--operator-arg={CONCURRENCY_FLAG}=32 (the floor then runs at 32 too)",
     )
     parser.add_argument("--logs", type=Path, help="save each size's operator log here")
     parser.add_argument(
+        "--kubeconfig", type=Path, metavar="PATH",
+        help="run against this real cluster (kind, a test cluster) instead of the emulator; "
+        "the CRDs must be installed already (kubectl apply -f crds/) and the cluster must hold "
+        "no ServiceAccountBinding; requests are counted by a local proxy (see bench.proxy)",
+    )
+    parser.add_argument(
         "--stock-peers", action="store_true",
-        help="leave the Phase peer opening a new HTTP client per STS call (slower peer)",
+        help="the Phase peer as the tests run it: a new HTTP client per STS call (slower) "
+        "and a listen backlog of 5 (a burst of new connections gets some reset)",
     )
     parser.add_argument(
         "--stock-emulator", action="store_true",
@@ -60,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(cost grows with every request served: quadratic)",
     )
     return parser
+
+
+def exchange_concurrency(operator_args: Sequence[str]) -> int:
+    """The operator's ``--max-concurrent-exchanges`` as passed, else its default."""
+    value: str | None = None
+    for index, arg in enumerate(operator_args):
+        if arg.startswith(CONCURRENCY_FLAG + "="):
+            value = arg.split("=", 1)[1]
+        elif arg == CONCURRENCY_FLAG and index + 1 < len(operator_args):
+            value = operator_args[index + 1]
+    return OperatorSettings().max_concurrent_exchanges if value is None else int(value)
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -73,6 +99,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         parser.error("--sizes needs at least one size, all positive")
     if args.ttl < 60 or args.refresh_ttl < 0 or 0 < args.refresh_ttl < 6:
         parser.error("--ttl must be at least 60 and --refresh-ttl 0 or at least 6")
+    try:
+        concurrency = exchange_concurrency(args.operator_arg)
+    except ValueError:
+        parser.error(f"--operator-arg {CONCURRENCY_FLAG} needs a number")
+    if args.kubeconfig is not None and args.stock_emulator:
+        parser.error("--stock-emulator has no meaning with --kubeconfig")
     return Options(
         sizes=sizes,
         ttl=args.ttl,
@@ -83,33 +115,56 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         logs=args.logs,
         stock_peers=args.stock_peers,
         stock_emulator=args.stock_emulator,
+        concurrency=concurrency,
+        kubeconfig=args.kubeconfig,
     )
 
 
-def banner(options: Options) -> str:
+def banner(options: Options, where: str) -> str:
+    peers = (
+        "moto STS and the Phase-protocol peer run in this process"
+        + ("" if options.stock_peers else
+           " (the peer pooling its STS connections, with a listen backlog of 128)")
+    )
     return (
         f"external-identity-operator bench: N = {', '.join(map(str, options.sizes))} bindings, "
-        f"{os.cpu_count()} CPUs. Everything is local (Kubernetes API emulator, moto STS, "
-        "Phase-protocol peer); the emulator and peers share this process"
-        + ("" if options.stock_emulator else ", the emulator skipping KMock's reaction matching")
-        + ("." if options.stock_peers else ", the Phase peer pooling its STS connections.")
+        f"{os.cpu_count()} CPUs, {CONCURRENCY_FLAG}={options.concurrency} (the floor's too). "
+        f"{where}; {peers}."
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    print(banner(options), flush=True)
     started = time.monotonic()
-    sts, phase = StsPeer(), PhaseServer()
-    sts.start()
-    phase.start()
-    try:
-        results = run_all(options, sts, phase)
-    except BenchError as error:
-        print(f"bench FAILED: {error}", file=sys.stderr)
-        return 1
-    finally:
-        phase.stop()
-        sts.stop()
+    sts = StsPeer()
+    phase = PhaseServer() if options.stock_peers else bench_phase_server()
+    with contextlib.ExitStack() as stack:
+        try:
+            if options.kubeconfig is None:
+                open_cluster: OpenCluster = emulators(options)
+                run = "emulator"
+                where = (
+                    "Kubernetes API emulator in this process"
+                    + ("" if options.stock_emulator else " (skipping KMock's reaction matching)")
+                    + ", requests counted from its call log"
+                )
+            else:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eidb-")))
+                cluster = stack.enter_context(RealCluster.connect(options.kubeconfig, workdir))
+                open_cluster = lambda: contextlib.nullcontext(cluster)  # noqa: E731
+                run = secrets.token_hex(3)
+                where = (
+                    f"Real cluster {options.kubeconfig} (Kubernetes {cluster.version}, run id "
+                    f"{run}), requests counted by {cluster.counted_by}"
+                )
+            print(banner(options, where), flush=True)
+            sts.start()
+            stack.callback(sts.stop)
+            phase.start()
+            stack.callback(phase.stop)
+            results = run_all(options, sts, phase, open_cluster, run)
+        except BenchError as error:
+            print(f"bench FAILED: {error}", file=sys.stderr)
+            return 1
     print(f"\n{report(results, options)}\n\ntotal {time.monotonic() - started:.0f} s")
     return 0

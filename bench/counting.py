@@ -1,67 +1,40 @@
-"""Counting what happened: the emulator's store and call log, the token service's records, the log.
+"""Counting what happened: API requests, the token service's records, the operator's log.
 
-The store and call-log readers take the emulator and run on its loop (``kube.call(reader,
-kube.emulator, ...)``): no copies, no HTTP. Nothing here waits or writes.
+Pure functions over what :class:`~bench.clusters.Cluster` and the Phase peer recorded; nothing
+here waits, writes or does I/O.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-import kmock
-from support.kube.emulator import KubeEmulator
+from support.kube.apimachinery import ApiCall
 from support.peers.phase_model import IssuedToken
 from support.peers.phase_server import PhaseServer
 
-from bench.model import BINDINGS, SECRETS, Binding
+from bench.model import Binding
 
-_NOISE = re.compile(r"sab-\d+(-token)?|bench-\d+|\d[\d.:,T-]*|'[^']*'|\"[^\"]*\"")
-
-
-def ready_indexes(emulator: KubeEmulator, bindings: Sequence[Binding]) -> set[int]:
-    """Bindings Ready=True/TokenIssued for their current generation, with a token Secret."""
-    store = emulator.store
-    sabs, secrets = kmock.resource(BINDINGS), kmock.resource(SECRETS)
-    ready: set[int] = set()
-    for index, binding in enumerate(bindings):
-        obj = store.current((sabs, binding.namespace, binding.name))
-        if obj is None:
-            continue
-        status = obj.get("status") or {}
-        if status.get("observedGeneration") != obj["metadata"].get("generation"):
-            continue
-        if not any(
-            (c.get("type"), c.get("status"), c.get("reason")) == ("Ready", "True", "TokenIssued")
-            for c in status.get("conditions") or []
-        ):
-            continue
-        secret = store.current((secrets, binding.namespace, binding.secret))
-        if secret is not None and (secret.get("data") or {}).get("token"):
-            ready.add(index)
-    return ready
+_NOISE = re.compile(
+    r"sab-\d+(-token)?|eidb-[0-9a-f]+-n\d+-|(operator|floor)-\d+|bench-aws\S*"
+    r"|\d[\d.:,T-]*|'[^']*'|\"[^\"]*\""
+)
 
 
-def secret_reads_since(emulator: KubeEmulator, start: int) -> tuple[int, set[tuple[str, str]]]:
-    """(new end of the call log, Secrets read by name since ``start``)."""
-    calls = emulator.calls
-    read = {
+def secret_reads(calls: Iterable[ApiCall]) -> set[tuple[str, str]]:
+    """Secrets read by name: (namespace, name)."""
+    return {
         (str(call.namespace), str(call.name))
-        for call in calls[start:]
+        for call in calls
         if call.resource == "secrets" and call.verb == "get" and call.name
     }
-    return len(calls), read
 
 
-def call_count(emulator: KubeEmulator) -> int:
-    return len(emulator.calls)
-
-
-def call_kinds(emulator: KubeEmulator, start: int, end: int | None = None) -> Counter[str]:
+def call_kinds(calls: Iterable[ApiCall]) -> Counter[str]:
     """``verb resource[/subresource]`` (or the HTTP verb for non-resource URLs) per call."""
     kinds: Counter[str] = Counter()
-    for call in emulator.calls[start:end]:
+    for call in calls:
         if call.resource is None:
             kinds[f"{call.method.lower()} (discovery)"] += 1
         else:
@@ -69,10 +42,16 @@ def call_kinds(emulator: KubeEmulator, start: int, end: int | None = None) -> Co
     return kinds
 
 
-def auth_requests(phase: PhaseServer) -> tuple[int, int]:
-    """(auth requests answered, of which not 200)."""
-    requests = [r for r in phase.records.requests if r.provider in ("aws-iam", "azure")]
+def auth_requests(phase: PhaseServer, since: int = 0) -> tuple[int, int]:
+    """(auth requests answered since the ``since``-th, of which not 200)."""
+    requests = [
+        r for r in phase.records.requests[since:] if r.provider in ("aws-iam", "azure")
+    ]
     return len(requests), sum(1 for r in requests if r.status != 200)
+
+
+def request_mark(phase: PhaseServer) -> int:
+    return len(phase.records.requests)
 
 
 def tokens_by_binding(

@@ -6,14 +6,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-GROUP_VERSION = "externalidentity.dev/v1alpha1"
+GROUP = "externalidentity.dev"
+VERSION = "v1alpha1"
+GROUP_VERSION = f"{GROUP}/{VERSION}"
 BINDINGS = f"{GROUP_VERSION}/serviceaccountbindings"
 SECRETS = "v1/secrets"
 MIB = 1024 * 1024
+#: Label on every namespace and binding the bench creates; its value names the run (cluster
+#: mode) or "emulator".
+RUN_LABEL = "bench.externalidentity.dev/run"
+#: Label telling the operator's bindings from the floor's (``operator`` / ``floor``).
+SET_LABEL = "bench.externalidentity.dev/set"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
 
 
 class BenchError(Exception):
-    """The operator did not get there in time (or died): no figures for this size."""
+    """A pass did not get there in time, a process died, or the cluster is unusable."""
 
 
 @dataclass
@@ -27,6 +35,10 @@ class Options:
     logs: Path | None
     stock_peers: bool
     stock_emulator: bool
+    #: The operator's ``--max-concurrent-exchanges``; the floor runs with the same.
+    concurrency: int
+    #: A real cluster instead of the emulator.
+    kubeconfig: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -38,15 +50,52 @@ class Binding:
     account_id: str
 
 
+@dataclass(frozen=True)
+class BindingSet:
+    """One program's bindings (the operator's or the floor's), in namespaces of their own."""
+
+    label: str  # "operator" or "floor"
+    namespaces: tuple[str, ...]
+    bindings: tuple[Binding, ...]
+    #: The ExternalIdentity the bindings name (cluster-scoped).
+    identity: str
+
+
+@dataclass
+class Issue:
+    """One program issuing N bindings' first tokens: from its start to the last Ready."""
+
+    first_ready_s: float
+    all_ready_s: float
+    peak_rss: int  # bytes (VmHWM)
+    cpu_s: float
+    #: Kubernetes API requests by ``verb resource[/subresource]``.
+    api_calls: Counter[str]
+    exchanges: int
+    failed_exchanges: int
+    #: CPU this (bench) process spent meanwhile: the emulator, the peers, the polling.
+    bench_cpu_s: float
+
+    @property
+    def api_total(self) -> int:
+        return sum(self.api_calls.values())
+
+
 @dataclass
 class Restart:
     stop_s: float
     resume_s: float
     #: Tokens issued because of the restart (0 means nothing was re-minted).
     exchanges: int
-    #: Kubernetes API writes after the restart, by ``verb resource``.
-    writes: Counter[str]
+    #: Every Kubernetes API request from the restart until it settled, by kind.
+    api_calls: Counter[str]
     peak_rss: int  # bytes, of the restarted process
+
+    @property
+    def writes(self) -> Counter[str]:
+        return Counter(
+            {kind: n for kind, n in self.api_calls.items() if kind.split()[0] in WRITE_VERBS}
+        )
 
 
 @dataclass
@@ -72,27 +121,14 @@ class Refresh:
 @dataclass
 class Figures:
     n: int
-    first_ready_s: float
-    all_ready_s: float
-    peak_rss: int  # bytes
-    operator_cpu_s: float
-    bench_cpu_s: float
-    exchanges: int
-    failed_exchanges: int
-    api_calls: Counter[str]
-    stop_s: float
-    restart_s: float
-    restart_exchanges: int
-    restart_writes: Counter[str]
-    restart_peak_rss: int
+    operator: Issue
+    floor: Issue
+    restart: Restart
     refresh: Refresh | None = None
     log_problems: Counter[str] = field(default_factory=Counter)
 
     @property
-    def ms_per_binding(self) -> float:
-        return self.all_ready_s * 1000 / self.n
-
-    @property
     def marginal_ms(self) -> float:
-        """Per binding after the first was ready: startup taken out."""
-        return (self.all_ready_s - self.first_ready_s) * 1000 / max(self.n - 1, 1)
+        """The operator's time per binding after its first was ready: startup taken out."""
+        op = self.operator
+        return (op.all_ready_s - op.first_ready_s) * 1000 / max(self.n - 1, 1)

@@ -1,7 +1,9 @@
-"""The operator under test (:class:`support.operator.OperatorProcess`) and what /proc says of it.
+"""The programs under test as child processes, and what /proc says of them.
 
-It runs with the controller tests' command line: short retry delays and a one-second refresh
-margin, so a failure or a short TTL shows within a pass.
+The operator is :class:`support.operator.OperatorProcess` (the controller tests' command line:
+short retry delays and a one-second refresh margin, so a failure or a short TTL shows within a
+pass); the floor is :class:`bench.floor_process.FloorProcess`. Both are measured the same way:
+peak RSS (``VmHWM``) and CPU time read from /proc while the process is alive.
 """
 
 from __future__ import annotations
@@ -10,22 +12,39 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from support.kube.server import KubeAPI
 from support.operator import OperatorProcess, clean_env
 from support.peers.sts_peer import StsPeer
 
 from bench.model import BenchError
 
+__all__ = [
+    "OperatorProcess",
+    "Program",
+    "alive",
+    "proc_cpu_seconds",
+    "proc_status_kib",
+    "program_env",
+    "running_pid",
+    "wait_until",
+]
+
 T = TypeVar("T")
 
-POLL = 0.1
+
+class Program(Protocol):
+    """A child process under test: the operator or the floor."""
+
+    def start(self) -> None: ...
+
+    @property
+    def pid(self) -> int | None: ...
 
 
-def operator_env(kube: KubeAPI, sts: StsPeer) -> dict[str, str]:
-    """This process's environment, minus what points elsewhere, aimed at the emulator and moto."""
-    return clean_env(sts.env(), kube.env())
+def program_env(kubeconfig: Path, sts: StsPeer) -> dict[str, str]:
+    """This process's environment, minus what points elsewhere, aimed at the cluster and moto."""
+    return clean_env(sts.env(), {"KUBECONFIG": str(kubeconfig)})
 
 
 def proc_status_kib(pid: int, field_name: str) -> int:
@@ -42,8 +61,8 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def alive(operator: OperatorProcess) -> bool:
-    pid = operator.pid
+def alive(program: Program) -> bool:
+    pid = program.pid
     if pid is None:
         return False
     try:
@@ -53,24 +72,29 @@ def alive(operator: OperatorProcess) -> bool:
     return state not in ("Z", "X")
 
 
-def running_pid(operator: OperatorProcess) -> int:
-    pid = operator.pid
+def running_pid(program: Program) -> int:
+    pid = program.pid
     if pid is None:
-        raise BenchError("the operator is not running")
+        raise BenchError("the program under test is not running")
     return pid
 
 
 def wait_until(
-    operator: OperatorProcess, check: Callable[[], T | None], *, timeout: float, what: str
+    program: Program,
+    check: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    poll: float = 0.1,
 ) -> T:
-    """Poll ``check`` until it returns something; give up if the operator dies or time is up."""
+    """Poll ``check`` until it returns something; give up if the program dies or time is up."""
     deadline = time.monotonic() + timeout
     while True:
         result = check()
         if result is not None:
             return result
-        if not alive(operator):
-            raise BenchError(f"the operator exited while waiting for {what}")
+        if not alive(program):
+            raise BenchError(f"the program under test exited while waiting for {what}")
         if time.monotonic() > deadline:
             raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(POLL)
+        time.sleep(poll)

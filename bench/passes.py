@@ -1,61 +1,126 @@
-"""The three passes over one seeded emulator: initial issue, restart, refresh.
+"""The passes over one size's cluster: first issue (operator or floor), restart, refresh.
 
-Each pass drives the operator (start, stop, a spec change) and waits, polling the emulator's
-store and the token service's records, until every binding got there; it returns what it
-timed and counted. A pass that does not finish in time raises :class:`~bench.model.BenchError`.
+Each pass drives a program (start, stop, a spec change) and waits, polling the cluster and the
+token service's records, until every binding got there; it returns what it timed and counted.
+A pass that does not finish in time raises :class:`~bench.model.BenchError`.
 """
 
 from __future__ import annotations
 
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from support.kube.emulator import KubeEmulator
-from support.kube.server import KubeAPI
 from support.operator import OperatorProcess
 from support.peers.phase_model import IssuedToken
 from support.peers.phase_server import PhaseServer
 
+from bench.clusters import Cluster
 from bench.counting import (
-    call_count,
+    auth_requests,
     call_kinds,
-    ready_indexes,
-    secret_reads_since,
+    request_mark,
+    secret_reads,
     tokens_by_binding,
 )
-from bench.model import BINDINGS, Binding, Refresh, Restart
-from bench.operator_process import proc_status_kib, running_pid, wait_until
+from bench.model import BenchError, Binding, Issue, Refresh, Restart
+from bench.operator_process import (
+    Program,
+    proc_cpu_seconds,
+    proc_status_kib,
+    running_pid,
+    wait_until,
+)
 
+#: After the last binding was Ready, keep counting API requests this long (late events).
+ISSUE_SETTLE = 1.0
 #: After the last binding resumed, keep watching this long for late (unwanted) exchanges.
 RESTART_SETTLE = 2.0
 #: Share of a token's TTL watched for a second (duplicate) refresh.
 CYCLE_SHARE = 0.9
-WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
 
 
-def initial_pass(
-    kube: KubeAPI, operator: OperatorProcess, bindings: Sequence[Binding], timeout: float
+def ready_times(
+    cluster: Cluster,
+    program: Program,
+    bindings: Sequence[Binding],
+    timeout: float,
+    finished: Callable[[], bool] = lambda: False,
 ) -> tuple[float, float]:
-    """(seconds to the first binding ready, seconds to all ready), from operator start."""
+    """Start ``program``: (seconds to the first binding Ready, seconds to all Ready).
+
+    ``finished`` says the program is done (the floor); then one more look must find all Ready.
+    """
     started = time.monotonic()
-    operator.start()
+    program.start()
     first: float | None = None
+    last_look = False
 
     def all_ready() -> float | None:
-        nonlocal first
-        ready = kube.call(ready_indexes, kube.emulator, bindings)
+        nonlocal first, last_look
+        if last_look:
+            raise BenchError("the program finished before every binding was Ready")
+        last_look = finished()
+        ready = cluster.ready(bindings)
         now = time.monotonic() - started
         if ready and first is None:
             first = now
         return now if len(ready) == len(bindings) else None
 
-    done = wait_until(operator, all_ready, timeout=timeout, what="every binding to be Ready")
+    try:
+        done = wait_until(
+            program, all_ready, timeout=timeout, what="every binding to be Ready",
+            poll=cluster.poll,
+        )
+    except BenchError as error:
+        ready = cluster.ready(bindings)
+        late = [f"{b.namespace}/{b.name}" for i, b in enumerate(bindings) if i not in ready]
+        counts = f"{len(ready)} of {len(bindings)} were; not: {', '.join(late[:3])}"
+        raise BenchError(f"{error} ({counts})") from None
     return first if first is not None else done, done
 
 
+def issue_pass(
+    cluster: Cluster,
+    program: Program,
+    phase: PhaseServer,
+    bindings: Sequence[Binding],
+    timeout: float,
+    *,
+    finished: Callable[[], bool] = lambda: False,
+    finish: Callable[[], None] = lambda: None,
+) -> Issue:
+    """Start ``program`` on unissued bindings and measure it until all are Ready.
+
+    ``finished`` tells when the program is done on its own (see :func:`ready_times`);
+    ``finish`` runs after the settle time, before /proc is read (the floor reports there),
+    and also when waiting failed, so a program's own report of what went wrong comes first.
+    """
+    call_mark, phase_mark = cluster.call_count(), request_mark(phase)
+    bench_cpu = time.process_time()
+    try:
+        first_s, all_s = ready_times(cluster, program, bindings, timeout, finished)
+    except BenchError:
+        finish()
+        raise
+    bench_cpu = time.process_time() - bench_cpu
+    time.sleep(ISSUE_SETTLE)
+    finish()
+    pid = running_pid(program)
+    exchanges, failed = auth_requests(phase, phase_mark)
+    return Issue(
+        first_ready_s=first_s,
+        all_ready_s=all_s,
+        peak_rss=proc_status_kib(pid, "VmHWM") * 1024,
+        cpu_s=proc_cpu_seconds(pid),
+        api_calls=call_kinds(cluster.calls(call_mark)),
+        exchanges=exchanges,
+        failed_exchanges=failed,
+        bench_cpu_s=bench_cpu,
+    )
+
+
 def restart_pass(
-    kube: KubeAPI,
+    cluster: Cluster,
     operator: OperatorProcess,
     phase: PhaseServer,
     bindings: Sequence[Binding],
@@ -66,7 +131,7 @@ def restart_pass(
     operator.stop()
     stop_s = time.monotonic() - stopping
     tokens_before = len(phase.records.tokens)
-    mark = kube.call(call_count, kube.emulator)
+    mark = cluster.call_count()
     wanted = {(binding.namespace, binding.secret) for binding in bindings}
     seen: set[tuple[str, str]] = set()
     position = mark
@@ -75,31 +140,26 @@ def restart_pass(
 
     def resumed() -> float | None:
         nonlocal position
-        position, read = kube.call(secret_reads_since, kube.emulator, position)
-        seen.update(read & wanted)
+        calls = cluster.calls(position)
+        position += len(calls)
+        seen.update(secret_reads(calls) & wanted)
         return time.monotonic() - started if seen == wanted else None
 
-    resume_s = wait_until(operator, resumed, timeout=timeout, what="every binding to resume")
-    time.sleep(RESTART_SETTLE)
-    new_exchanges = len(phase.records.tokens) - tokens_before
-    writes = Counter(
-        {
-            kind: count
-            for kind, count in kube.call(call_kinds, kube.emulator, mark).items()
-            if kind.split()[0] in WRITE_VERBS
-        }
+    resume_s = wait_until(
+        operator, resumed, timeout=timeout, what="every binding to resume", poll=cluster.poll
     )
+    time.sleep(RESTART_SETTLE)
     return Restart(
         stop_s=stop_s,
         resume_s=resume_s,
-        exchanges=new_exchanges,
-        writes=writes,
+        exchanges=len(phase.records.tokens) - tokens_before,
+        api_calls=call_kinds(cluster.calls(mark)),
         peak_rss=proc_status_kib(running_pid(operator), "VmHWM") * 1024,
     )
 
 
 def refresh_pass(
-    kube: KubeAPI,
+    cluster: Cluster,
     operator: OperatorProcess,
     phase: PhaseServer,
     bindings: Sequence[Binding],
@@ -107,15 +167,10 @@ def refresh_pass(
     timeout: float,
 ) -> Refresh:
     """Lower every binding's TTL to ``ttl``, then watch one refresh of each token."""
-    mark = kube.call(call_count, kube.emulator)
+    mark = cluster.call_count()
     tokens_before = len(phase.records.tokens)
     since = time.time()
-
-    def lower_ttl(emulator: KubeEmulator) -> None:
-        for binding in bindings:
-            emulator.patch_object(BINDINGS, binding.namespace, binding.name, {"spec": {"ttl": ttl}})
-
-    kube.call(lower_ttl, kube.emulator)
+    cluster.patch_bindings(bindings, {"spec": {"ttl": ttl}})
 
     def refreshed() -> list[list[IssuedToken]] | None:
         issued = tokens_by_binding(phase, bindings, since)
@@ -130,7 +185,7 @@ def refresh_pass(
     window_end = max(token.issued_at for token in reconfigured) + CYCLE_SHARE * ttl
     time.sleep(max(window_end - time.time(), 0.0))
     issued = tokens_by_binding(phase, bindings, since)
-    api_calls = kube.call(call_kinds, kube.emulator, mark)
+    api_calls = call_kinds(cluster.calls(mark))
     shares: list[float] = []
     headrooms: list[float] = []
     in_cycle = 0

@@ -1,4 +1,4 @@
-"""The printed tables: every size's figures, as ratios against the baseline (the first size).
+"""The printed tables: the operator's figures as ratios against the floor measured in this run.
 
 Pure formatting of :class:`~bench.model.Figures`; no I/O.
 """
@@ -6,9 +6,10 @@ Pure formatting of :class:`~bench.model.Figures`; no I/O.
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from bench.model import MIB, Figures, Options, Refresh
+from bench.model import MIB, Figures, Options
 
 #: How many distinct WARNING/ERROR log lines are shown per size.
 LOG_PROBLEMS_SHOWN = 4
@@ -24,107 +25,127 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     )
 
 
-def per_binding_kib(figures: Figures, base: Figures) -> str:
-    """Peak RSS growth per binding added over the baseline."""
-    if figures.n == base.n:
-        return "-"
-    return f"{(figures.peak_rss - base.peak_rss) / 1024 / (figures.n - base.n):.1f}"
+def ratio(operator: float, floor: float) -> str:
+    return f"{operator / floor:.2f}" if floor > 0 else "-"
 
 
-def initial_and_restart(results: Sequence[Figures], options: Options) -> list[str]:
-    base = results[0]
+def first_issue(results: Sequence[Figures]) -> list[str]:
     header = [
-        "N", "ready s", "first s", "ms/b", "ratio", "marg ms/b", "RSS MiB", "RSS x", "KiB/b",
-        "exch/b", "op CPU s", "emu+peers CPU s", "stop s", "restart s", "restart exch",
+        "N", "ready s", "floor", "x", "first s", "floor", "RSS MiB", "floor", "x",
+        "CPU s", "floor", "x", "req/b", "floor", "x", "exch/b", "bench CPU s",
     ]
-    rows = [
-        [
+    rows = []
+    for f in results:
+        op, fl = f.operator, f.floor
+        rows.append([
             str(f.n),
-            f"{f.all_ready_s:.2f}",
-            f"{f.first_ready_s:.2f}",
-            f"{f.ms_per_binding:.1f}",
-            f"{f.ms_per_binding / base.ms_per_binding:.2f}",
-            f"{f.marginal_ms:.1f}",
-            f"{f.peak_rss / MIB:.1f}",
-            f"{f.peak_rss / base.peak_rss:.2f}",
-            per_binding_kib(f, base),
-            f"{f.exchanges / f.n:.2f}",
-            f"{f.operator_cpu_s:.1f}",
-            f"{f.bench_cpu_s:.1f}",
-            f"{f.stop_s:.1f}",
-            f"{f.restart_s:.2f}",
-            str(f.restart_exchanges),
-        ]
-        for f in results
-    ]
+            f"{op.all_ready_s:.2f}", f"{fl.all_ready_s:.2f}", ratio(op.all_ready_s, fl.all_ready_s),
+            f"{op.first_ready_s:.2f}", f"{fl.first_ready_s:.2f}",
+            f"{op.peak_rss / MIB:.1f}", f"{fl.peak_rss / MIB:.1f}", ratio(op.peak_rss, fl.peak_rss),
+            f"{op.cpu_s:.1f}", f"{fl.cpu_s:.1f}", ratio(op.cpu_s, fl.cpu_s),
+            f"{op.api_total / f.n:.2f}", f"{fl.api_total / f.n:.2f}",
+            ratio(op.api_total, fl.api_total),
+            f"{op.exchanges / f.n:.2f}",
+            f"{op.bench_cpu_s:.1f}",
+        ])
     return [
-        f"initial pass, restart (binding ttl {options.ttl} s); baseline N={base.n}; "
-        "ratio = per-binding figure / baseline's",
+        "first issue: operator, then the floor (x = operator / floor; same cluster, peers and "
+        "N, this run)",
+        "  ready = seconds from process start until every binding is Ready with its Secret, "
+        "first = until the first one; RSS = peak (VmHWM);",
+        "  CPU = the process's user+system seconds; req/b = Kubernetes API requests per "
+        "binding; bench CPU = emulator, peers and polling during the operator's pass",
         table(header, rows),
     ]
 
 
-def refreshes(passes: Sequence[tuple[int, Refresh]], options: Options) -> list[str]:
-    header = [
-        "N", "re-exchange s", "ratio", "replaced at p50", "max", "min headroom s", "expired",
-        "refresh/b/cycle", "API calls/exch",
-    ]
-    base_reexchange = passes[0][1].reconfigure_s / passes[0][0]
+def restarts(results: Sequence[Figures], options: Options) -> list[str]:
+    header = ["N", "stop s", "resume s", "req/b", "writes/b", "new exchanges", "peak RSS MiB"]
     rows = [
         [
-            str(n),
+            str(f.n),
+            f"{f.restart.stop_s:.1f}",
+            f"{f.restart.resume_s:.2f}",
+            f"{sum(f.restart.api_calls.values()) / f.n:.2f}",
+            f"{sum(f.restart.writes.values()) / f.n:.2f}",
+            str(f.restart.exchanges),
+            f"{f.restart.peak_rss / MIB:.1f}",
+        ]
+        for f in results
+    ]
+    return [
+        f"\nrestart (operator; binding ttl {options.ttl} s): SIGTERM, start again, until every "
+        "binding read its Secret back; req/b counted until 2 s after that",
+        table(header, rows),
+    ]
+
+
+def refreshes(results: Sequence[Figures], options: Options) -> list[str]:
+    header = [
+        "N", "re-exchange s", "replaced at p50", "max", "min headroom s", "expired",
+        "refresh/b/cycle", "req/exchange",
+    ]
+    rows = [
+        [
+            str(f.n),
             f"{r.reconfigure_s:.2f}",
-            f"{r.reconfigure_s / n / base_reexchange:.2f}",
             f"{statistics.median(r.refreshed_at_share):.3f}",
             f"{max(r.refreshed_at_share):.3f}",
             f"{r.min_headroom_s:.1f}",
             str(r.expired),
             f"{r.exchanges_per_cycle:.2f}",
-            f"{r.api_calls_per_exchange:.1f}",
+            f"{r.api_calls_per_exchange:.2f}",
         ]
-        for n, r in passes
+        for f in results
+        if (r := f.refresh) is not None
     ]
+    if not rows:
+        return []
     return [
-        f"\nrefresh (spec.ttl lowered to {options.refresh_ttl} s, then one refresh cycle "
-        "watched); replaced at = share of TTL when the token was replaced",
+        f"\nrefresh (operator; spec.ttl lowered to {options.refresh_ttl} s: one re-exchange per "
+        "binding, then one refresh cycle watched); replaced at = share of TTL when the token "
+        "was replaced; req/exchange = API requests per binding per refresh",
         table(header, rows),
     ]
 
 
-def api_calls(results: Sequence[Figures], passes: Sequence[tuple[int, Refresh]]) -> list[str]:
-    """Calls per binding for every size, and per exchange for the largest refresh pass."""
-    base = results[0]
-    largest = passes[-1:]
+def api_calls(results: Sequence[Figures]) -> list[str]:
+    """Requests per binding by kind: first issue (operator, floor), restart and refresh."""
+    largest = results[-1]
+    columns: list[tuple[str, Counter[str], float]] = []
+    for f in results:
+        columns.append((f"N={f.n} op", f.operator.api_calls, f.n))
+        columns.append(("floor", f.floor.api_calls, f.n))
+    columns.append((f"restart N={largest.n}", largest.restart.api_calls, largest.n))
+    if largest.refresh is not None:
+        columns.append((
+            f"refresh N={largest.n}", largest.refresh.api_calls,
+            max(largest.refresh.exchanges, 1),
+        ))
     kinds = sorted(
-        {kind for f in results for kind in f.api_calls}
-        | {kind for _, r in largest for kind in r.api_calls},
-        key=lambda kind: (-base.api_calls[kind], kind),
+        {kind for _, calls, _ in columns for kind in calls},
+        key=lambda kind: (-largest.operator.api_calls[kind], -largest.floor.api_calls[kind], kind),
     )
-    header = ["call", *[f"N={f.n}" for f in results], *[f"refresh N={n}" for n, _ in largest]]
     rows = [
-        [
-            kind,
-            *[f"{f.api_calls[kind] / f.n:.2f}" for f in results],
-            *[f"{r.api_calls[kind] / max(r.exchanges, 1):.2f}" for _, r in largest],
-        ]
-        for kind in kinds
+        ["total", *[f"{sum(calls.values()) / per:.2f}" for _, calls, per in columns]],
+        *([kind, *[f"{calls[kind] / per:.2f}" for _, calls, per in columns]] for kind in kinds),
     ]
     return [
-        "\nKubernetes API calls per binding in the initial pass"
-        + (", and per exchange in the largest refresh pass:" if passes else ":"),
-        table(header, rows),
+        "\nKubernetes API requests per binding by verb and resource: first issue (operator, "
+        "floor), restart" + (", and per exchange in refresh" if largest.refresh else ""),
+        table(["request", *[name for name, _, _ in columns]], rows),
     ]
 
 
 def notes(results: Sequence[Figures]) -> list[str]:
-    """Per size: writes after the restart, its peak RSS, failed requests, log problems."""
+    """Per size: writes after the restart, failed exchanges, log problems."""
     out: list[str] = []
     for f in results:
-        writes = ", ".join(f"{kind} {count}" for kind, count in sorted(f.restart_writes.items()))
+        writes = ", ".join(f"{kind} {n}" for kind, n in sorted(f.restart.writes.items()))
         out.append(
-            f"N={f.n}: writes after restart: {writes or 'none'}; restarted process peak RSS "
-            f"{f.restart_peak_rss / MIB:.1f} MiB; failed token-service requests "
-            f"{f.failed_exchanges}"
+            f"N={f.n}: writes after restart: {writes or 'none'}; failed token-service requests "
+            f"{f.operator.failed_exchanges} (floor {f.floor.failed_exchanges}); floor exch/b "
+            f"{f.floor.exchanges / f.n:.2f}"
         )
         for problem, count in f.log_problems.most_common(LOG_PROBLEMS_SHOWN):
             out.append(f"    log x{count}: {problem}")
@@ -132,10 +153,9 @@ def notes(results: Sequence[Figures]) -> list[str]:
 
 
 def report(results: Sequence[Figures], options: Options) -> str:
-    passes = [(f.n, f.refresh) for f in results if f.refresh is not None]
-    out = initial_and_restart(results, options)
-    if passes:
-        out += refreshes(passes, options)
-    out += api_calls(results, passes)
+    out = first_issue(results)
+    out += restarts(results, options)
+    out += refreshes(results, options)
+    out += api_calls(results)
     out += notes(results)
     return "\n".join(out)

@@ -1,5 +1,10 @@
-"""One size end to end (fresh emulator, seeded bindings, the operator, the passes), then all sizes.
+"""One size end to end, then all sizes: the operator's passes, then the floor's, on one cluster.
 
+Per size: seed the operator's bindings and its ExternalIdentity, run the operator (first
+issue, restart, refresh), stop it; only then seed the floor's bindings (the operator watches
+every namespace, so the two sets never exist while the other program runs) and run the floor.
+On the emulator every size gets a fresh one; on a real cluster each size's objects are removed
+before the next (the operator's while it still runs, so its finalizers are honoured).
 Prints one progress line per size; the tables are :mod:`bench.report`'s.
 """
 
@@ -7,113 +12,141 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import NamedTuple
 
-from support.kube.server import KubeAPI, build_emulator
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from bench.counting import auth_requests, call_kinds, log_problems
-from bench.model import BenchError, Binding, Figures, Options
-from bench.operator_process import (
-    OperatorProcess,
-    operator_env,
-    proc_cpu_seconds,
-    proc_status_kib,
-    running_pid,
-)
-from bench.passes import initial_pass, refresh_pass, restart_pass
-from bench.seeding import seed
-from bench.servers import build_bench_emulator, pooled_sts_calls
+from bench.clusters import Cluster, EmulatorCluster
+from bench.counting import log_problems
+from bench.floor_process import FloorProcess, floor_args
+from bench.model import BenchError, BindingSet, Figures, Issue, Options, Refresh, Restart
+from bench.operator_process import OperatorProcess, program_env
+from bench.passes import issue_pass, refresh_pass, restart_pass
+from bench.seeding import identity_body, seed_set
+from bench.servers import pooled_sts_calls
 
 #: How much of a failed run's operator log goes into the error.
 LOG_TAIL = 3000
 
+OpenCluster = Callable[[], AbstractContextManager[Cluster]]
 
-def measure(
-    n: int,
-    kube: KubeAPI,
-    operator: OperatorProcess,
-    phase: PhaseServer,
-    bindings: Sequence[Binding],
-    options: Options,
-) -> Figures:
-    """The initial pass, the restart pass and (unless ``--refresh-ttl 0``) the refresh pass."""
-    bench_cpu = time.process_time()
-    first_s, all_s = initial_pass(kube, operator, bindings, options.timeout)
-    bench_cpu = time.process_time() - bench_cpu
-    pid = running_pid(operator)
-    peak_rss = proc_status_kib(pid, "VmHWM") * 1024
-    operator_cpu = proc_cpu_seconds(pid)
-    exchanges, failed = auth_requests(phase)
-    api_calls = kube.call(call_kinds, kube.emulator, 0)
-    restart = restart_pass(kube, operator, phase, bindings, options.timeout)
-    figures = Figures(
-        n=n,
-        first_ready_s=first_s,
-        all_ready_s=all_s,
-        peak_rss=peak_rss,
-        operator_cpu_s=operator_cpu,
-        bench_cpu_s=bench_cpu,
-        exchanges=exchanges,
-        failed_exchanges=failed,
-        api_calls=api_calls,
-        stop_s=restart.stop_s,
-        restart_s=restart.resume_s,
-        restart_exchanges=restart.exchanges,
-        restart_writes=restart.writes,
-        restart_peak_rss=restart.peak_rss,
+
+class OperatorRun(NamedTuple):
+    issue: Issue
+    restart: Restart
+    refresh: Refresh | None
+    log_problems: Counter[str]
+
+
+def operator_passes(
+    n: int, cluster: Cluster, phase: PhaseServer, sts: StsPeer, options: Options, *,
+    prefix: str, run: str,
+) -> OperatorRun:
+    """The operator's first issue, restart and refresh, and its log's problems."""
+    identity = identity_body(f"{prefix}bench-aws", phase, sts, options.ttl)
+    ops = seed_set(cluster, phase, sts, label="operator", prefix=prefix, run=run, n=n,
+                   ttl=options.ttl, identity=identity)
+    operator = OperatorProcess(
+        env=program_env(cluster.kubeconfig, sts),
+        args=("--log-level", options.log_level, *options.operator_args),
     )
-    if options.refresh_ttl > 0:
-        figures.refresh = refresh_pass(
-            kube, operator, phase, bindings, options.refresh_ttl, options.timeout
-        )
-    return figures
-
-
-def run_size(n: int, options: Options, sts: StsPeer, phase: PhaseServer) -> Figures:
-    phase.reset()
-    with contextlib.ExitStack() as stack:
-        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-bench-")))
-        factory = build_emulator if options.stock_emulator else build_bench_emulator
-        kube = stack.enter_context(KubeAPI.serve(workdir / "kubeconfig", factory=factory))
-        bindings = seed(kube, phase, sts, n, options.ttl)
-        operator = OperatorProcess(
-            env=operator_env(kube, sts),
-            args=("--log-level", options.log_level, *options.operator_args),
-        )
-        stack.callback(operator.stop)
-        try:
-            figures = measure(n, kube, operator, phase, bindings, options)
-        except BenchError as error:
-            operator.stop()
-            raise BenchError(f"N={n}: {error}\n{operator.output[-LOG_TAIL:]}") from None
+    try:
+        issue = issue_pass(cluster, operator, phase, ops.bindings, options.timeout)
+        restart = restart_pass(cluster, operator, phase, ops.bindings, options.timeout)
+        refresh = None
+        if options.refresh_ttl > 0:
+            refresh = refresh_pass(
+                cluster, operator, phase, ops.bindings, options.refresh_ttl, options.timeout
+            )
+        cluster.remove(ops.namespaces, [ops.identity])  # while the operator runs: finalizers
+    except BenchError as error:
+        with contextlib.suppress(BenchError):
+            cluster.remove(ops.namespaces, [ops.identity])
+        raise BenchError(f"N={n} (operator): {error}\n{operator.output[-LOG_TAIL:]}") from None
+    finally:
         operator.stop()
-        figures.log_problems = log_problems(operator.output)
-        if options.logs is not None:
-            options.logs.mkdir(parents=True, exist_ok=True)
-            (options.logs / f"operator-{n}.log").write_text(operator.output)
-    return figures
+    if options.logs is not None:
+        options.logs.mkdir(parents=True, exist_ok=True)
+        (options.logs / f"operator-{n}.log").write_text(operator.output)
+    return OperatorRun(issue, restart, refresh, log_problems(operator.output))
 
 
-def run_all(options: Options, sts: StsPeer, phase: PhaseServer) -> list[Figures]:
+def floor_pass(
+    n: int, cluster: Cluster, phase: PhaseServer, sts: StsPeer, options: Options, *,
+    prefix: str, run: str,
+) -> Issue:
+    floor_set: BindingSet = seed_set(
+        cluster, phase, sts, label="floor", prefix=prefix, run=run, n=n, ttl=options.ttl
+    )
+    floor = FloorProcess(
+        env=program_env(cluster.kubeconfig, sts),
+        args=floor_args(phase, sts, run=run, concurrency=options.concurrency),
+    )
+    try:
+        issue = issue_pass(
+            cluster, floor, phase, floor_set.bindings, options.timeout,
+            finished=floor.reported, finish=floor.finish,
+        )
+    except BenchError as error:
+        raise BenchError(f"N={n} (floor): {error}\n{floor.stderr()}") from None
+    finally:
+        floor.stop()
+        cluster.remove(floor_set.namespaces, [])
+    return issue
+
+
+def run_size(
+    n: int, options: Options, open_cluster: OpenCluster, sts: StsPeer, phase: PhaseServer,
+    *, prefix: str, run: str,
+) -> Figures:
+    phase.reset()
+    with open_cluster() as cluster:
+        operator = operator_passes(n, cluster, phase, sts, options, prefix=prefix, run=run)
+        floor = floor_pass(n, cluster, phase, sts, options, prefix=prefix, run=run)
+    return Figures(
+        n=n, operator=operator.issue, floor=floor, restart=operator.restart,
+        refresh=operator.refresh, log_problems=operator.log_problems,
+    )
+
+
+def emulators(options: Options) -> OpenCluster:
+    """A fresh emulator for every size, in a temporary directory of its own."""
+
+    @contextlib.contextmanager
+    def open_cluster() -> Iterator[Cluster]:
+        with contextlib.ExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="eid-bench-")))
+            yield stack.enter_context(EmulatorCluster.serve(workdir, stock=options.stock_emulator))
+
+    return open_cluster
+
+
+def run_all(
+    options: Options, sts: StsPeer, phase: PhaseServer, open_cluster: OpenCluster, run: str
+) -> list[Figures]:
+    """Every size in turn; ``run`` names this run (cluster mode: in every object's name)."""
     results: list[Figures] = []
     with contextlib.ExitStack() as stack:
         if not options.stock_peers:
             stack.enter_context(pooled_sts_calls())
         for n in options.sizes:
-            figures = run_size(n, options, sts, phase)
+            prefix = "" if options.kubeconfig is None else f"eidb-{run}-n{n}-"
+            figures = run_size(n, options, open_cluster, sts, phase, prefix=prefix, run=run)
             results.append(figures)
-            refresh = (
-                f", refresh pass re-exchanged in {figures.refresh.reconfigure_s:.1f} s"
-                if figures.refresh is not None
-                else ""
-            )
+            op, floor = figures.operator, figures.floor
             print(
-                f"  N={n}: all Ready in {figures.all_ready_s:.2f} s, restart resumed in "
-                f"{figures.restart_s:.2f} s{refresh}",
+                f"  N={n}: all Ready in {op.all_ready_s:.2f} s (floor {floor.all_ready_s:.2f} s), "
+                f"restart resumed in {figures.restart.resume_s:.2f} s"
+                + (
+                    f", refresh pass re-exchanged in {figures.refresh.reconfigure_s:.1f} s"
+                    if figures.refresh is not None
+                    else ""
+                ),
                 flush=True,
             )
     return results

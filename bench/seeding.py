@@ -1,30 +1,31 @@
-"""One ExternalIdentity and N ServiceAccountBindings, written straight into the emulator's store.
+"""The objects a size needs: namespaces, one ExternalIdentity, N ServiceAccountBindings per set.
 
-Each binding gets its own token-service account (registered with the Phase peer, trusting
-moto's principals), so every issued token maps back to one binding.
+The operator's bindings and the floor's live in namespaces of their own (``operator-*``,
+``floor-*``), labelled so either can be listed or removed alone. Each binding gets its own
+token-service account (registered with the Phase peer, trusting moto's principals), so every
+issued token maps back to one binding. On the emulator the objects go straight into its store;
+on a real cluster they are created through a client that is not counted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from support.kube.emulator import KubeEmulator
-from support.kube.server import KubeAPI
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from bench.model import GROUP_VERSION, Binding
+from bench.clusters import Cluster
+from bench.model import GROUP_VERSION, RUN_LABEL, SET_LABEL, Binding, BindingSet
 
-IDENTITY = "bench-aws"
 NAMESPACES = 10
 MAX_TTL = 86400
 
 
-def identity_body(phase: PhaseServer, sts: StsPeer, ttl: int) -> dict[str, Any]:
+def identity_body(name: str, phase: PhaseServer, sts: StsPeer, ttl: int) -> dict[str, Any]:
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "ExternalIdentity",
-        "metadata": {"name": IDENTITY},
+        "metadata": {"name": name},
         "spec": {
             "provider": "aws-iam",
             "tokenService": {"host": phase.base_url},
@@ -35,13 +36,23 @@ def identity_body(phase: PhaseServer, sts: StsPeer, ttl: int) -> dict[str, Any]:
     }
 
 
-def binding_body(binding: Binding, ttl: int) -> dict[str, Any]:
+def namespace_body(name: str, run: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {RUN_LABEL: run}},
+    }
+
+
+def binding_body(
+    binding: Binding, identity: str, ttl: int, labels: dict[str, str]
+) -> dict[str, Any]:
     return {
         "apiVersion": GROUP_VERSION,
         "kind": "ServiceAccountBinding",
-        "metadata": {"name": binding.name, "namespace": binding.namespace},
+        "metadata": {"name": binding.name, "namespace": binding.namespace, "labels": labels},
         "spec": {
-            "externalIdentityRef": {"name": IDENTITY},
+            "externalIdentityRef": {"name": identity},
             "serviceAccountId": binding.account_id,
             "ttl": ttl,
             "secret": {"name": binding.secret},
@@ -49,14 +60,10 @@ def binding_body(binding: Binding, ttl: int) -> dict[str, Any]:
     }
 
 
-def seed(kube: KubeAPI, phase: PhaseServer, sts: StsPeer, n: int, ttl: int) -> list[Binding]:
-    """Create the identity and ``n`` bindings spread over up to :data:`NAMESPACES` namespaces."""
-    namespaces = [f"bench-{index}" for index in range(min(NAMESPACES, n))]
-    for namespace in namespaces:
-        kube.ensure_namespace(namespace)
-    kube.create(identity_body(phase, sts, ttl))
-    bindings: list[Binding] = []
-    for index in range(n):
+def register_accounts(phase: PhaseServer, sts: StsPeer, n: int, ttl: int) -> list[str]:
+    """``n`` token-service accounts, each trusting moto's assumed-role principals."""
+    ids: list[str] = []
+    for _ in range(n):
         account = phase.add_service_account()
         phase.add_aws_identity(
             account,
@@ -65,15 +72,40 @@ def seed(kube: KubeAPI, phase: PhaseServer, sts: StsPeer, n: int, ttl: int) -> l
             default_ttl=ttl,
             max_ttl=MAX_TTL,
         )
-        name = f"sab-{index:05d}"
-        bindings.append(
-            Binding(namespaces[index % len(namespaces)], name, f"{name}-token", account.id)
-        )
-    bodies = [binding_body(binding, ttl) for binding in bindings]
+        ids.append(account.id)
+    return ids
 
-    def create_all(emulator: KubeEmulator) -> None:
-        for body in bodies:
-            emulator.seed(body)
 
-    kube.call(create_all, kube.emulator)
-    return bindings
+def seed_set(
+    cluster: Cluster,
+    phase: PhaseServer,
+    sts: StsPeer,
+    *,
+    label: str,
+    prefix: str,
+    run: str,
+    n: int,
+    ttl: int,
+    identity: dict[str, Any] | None = None,
+) -> BindingSet:
+    """Create ``n`` bindings in up to :data:`NAMESPACES` namespaces ``{prefix}{label}-*``.
+
+    ``identity`` (the body, or None to name ``{prefix}bench-aws`` without creating it) is
+    created first and named by every binding.
+    """
+    namespaces = tuple(f"{prefix}{label}-{index}" for index in range(min(NAMESPACES, n)))
+    identity_name = identity["metadata"]["name"] if identity else f"{prefix}bench-aws"
+    bindings = tuple(
+        Binding(namespaces[index % len(namespaces)], f"sab-{index:05d}", f"sab-{index:05d}-token",
+                account)
+        for index, account in enumerate(register_accounts(phase, sts, n, ttl))
+    )
+    labels = {RUN_LABEL: run, SET_LABEL: label}
+    cluster.create(
+        [
+            *(namespace_body(namespace, run) for namespace in namespaces),
+            *([identity] if identity else []),
+            *(binding_body(binding, identity_name, ttl, labels) for binding in bindings),
+        ]
+    )
+    return BindingSet(label, namespaces, bindings, identity_name)
