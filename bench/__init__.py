@@ -25,8 +25,7 @@ Ratios are operator / floor; nothing is asserted about them. The emulator and pe
 this process, so on a small machine they compete with both programs for CPU: the bench's CPU
 during the operator's pass is printed too. To keep the test servers from setting the pace
 (:mod:`bench.servers`) the emulator skips KMock's per-request reaction matching and the Phase
-peer pools its connections to moto and listens with a backlog of 128 (its default of 5 resets
-a burst of 16 new connections); ``--stock-emulator`` / ``--stock-peers`` turn that off.
+peer pools its connections to moto; ``--stock-emulator`` / ``--stock-peers`` turn that off.
 
 API requests are counted from the emulator's call log. With ``--kubeconfig PATH`` the bench
 runs against a real cluster instead (:mod:`bench.realcluster`): the peers, the operator and the

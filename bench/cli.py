@@ -20,7 +20,6 @@ from bench.model import BenchError, Options
 from bench.realcluster import RealCluster
 from bench.report import report
 from bench.run import OpenCluster, emulators, run_all
-from bench.servers import bench_phase_server
 from external_identity.controller.settings import OperatorSettings
 
 CONCURRENCY_FLAG = "--max-concurrent-exchanges"
@@ -66,8 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--stock-peers", action="store_true",
-        help="the Phase peer as the tests run it: a new HTTP client per STS call (slower) "
-        "and a listen backlog of 5 (a burst of new connections gets some reset)",
+        help="the Phase peer as the tests run it: a new HTTP client per STS call (slower)",
     )
     parser.add_argument(
         "--stock-emulator", action="store_true",
@@ -124,7 +122,7 @@ def banner(options: Options, where: str) -> str:
     peers = (
         "moto STS and the Phase-protocol peer run in this process"
         + ("" if options.stock_peers else
-           " (the peer pooling its STS connections, with a listen backlog of 128)")
+           " (the peer pooling its STS connections)")
     )
     return (
         f"external-identity-operator bench: N = {', '.join(map(str, options.sizes))} bindings, "
@@ -137,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     started = time.monotonic()
     sts = StsPeer()
-    phase = PhaseServer() if options.stock_peers else bench_phase_server()
+    phase = PhaseServer()
     with contextlib.ExitStack() as stack:
         try:
             if options.kubeconfig is None:

@@ -17,23 +17,6 @@ import kmock
 from support.kube import server as kube_server
 from support.kube.emulator import KubeEmulator
 from support.kube.server import build_emulator
-from support.peers import _http
-from support.peers.phase_server import PhaseServer
-
-#: Listen backlog for the Phase peer (``socketserver``'s default is 5).
-PEER_BACKLOG = 128
-
-
-def bench_phase_server() -> PhaseServer:
-    """The Phase peer, listening with a backlog of :data:`PEER_BACKLOG` connections.
-
-    ``ThreadingHTTPServer`` listens with a backlog of 5: a burst of 16 new connections (16
-    exchanges starting at once, as the floor's first 16 do) overflows it and some are reset
-    before they are served ("connection broke mid-response"). The operator retries those after
-    a backoff, which costs it time; a script that does not retry fails. 128 queues them.
-    """
-    with mock.patch.object(_http._Server, "request_queue_size", PEER_BACKLOG):
-        return PhaseServer()
 
 
 @contextlib.contextmanager

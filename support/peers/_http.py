@@ -35,6 +35,9 @@ def url_host(bind: str) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    #: socketserver's default backlog is 5: a burst of concurrent clients (16 exchanges
+    #: starting at once) would overflow it and see connections reset before being served.
+    request_queue_size = 128
 
     def __init__(
         self,
