@@ -248,7 +248,8 @@ class StsPeer:
         }
 
     def _bootstrap_admin(self) -> AwsCredentials:
-        bootstrap = AwsCredentials("AKIABOOTSTRAP0000000", "bootstrap", None, "")
+        # moto serves the first requests without checking the key, so this one is made up.
+        bootstrap = AwsCredentials("AKIA_MOTO_BOOTSTRAP", "bootstrap", None, "")
         iam = self.client("iam", bootstrap)
         user = iam.create_user(UserName=_ADMIN_USER)["User"]
         iam.put_user_policy(
