@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import sys
 import tempfile
 import time
@@ -23,9 +22,9 @@ from typing import Any
 
 import yaml
 from kubernetes.client.exceptions import ApiException
-from tests.controller.harness import OperatorProcess
 
 from support.kube.server import KubeAPI
+from support.operator import OperatorProcess, clean_env
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
@@ -102,9 +101,7 @@ def main() -> int:
         print(f"  token service (peer)     {phase.base_url}")
         print(f"  trusted principal        {sts.trust_pattern()}\n")
 
-        env = {**os.environ, **sts.env(), **kube.env()}
-        env.pop("KUBERNETES_SERVICE_HOST", None)
-        operator = OperatorProcess(env=env, args=())
+        operator = OperatorProcess(env=clean_env(sts.env(), kube.env()), args=())
         operator.start()
         stack.callback(operator.stop)
 
