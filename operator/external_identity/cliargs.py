@@ -26,31 +26,29 @@ def uuid_text(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{value!r} is not a UUID") from None
 
 
-def positive_int(value: str) -> int:
+def _number(value: str, convert: type[int] | type[float], noun: str) -> float:
     try:
-        number = int(value)
+        return convert(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{value!r} is not {noun}") from None
+
+
+def positive_int(value: str) -> int:
+    number = int(_number(value, int, "a whole number"))
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be greater than zero")
     return number
 
 
 def positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    number = _number(value, float, "a number")
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must be greater than zero")
     return number
 
 
 def non_negative_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    number = _number(value, float, "a number")
     if not number >= 0:
         raise argparse.ArgumentTypeError(f"{value!r} must not be negative")
     return number

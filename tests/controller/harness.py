@@ -80,21 +80,11 @@ class Cluster:
         body = self.identity_body(name, **spec)
         return self.custom.create_cluster_custom_object(GROUP, VERSION, "externalidentities", body)
 
-    def apply_binding(
-        self,
-        account_id: str,
-        *,
-        name: str = "payments-api",
-        ttl: int | None = 6,
-        identity: str = "local-aws",
-        secret: str = "phase-service-token",
-        **spec: Any,
-    ) -> dict[str, Any]:
-        body = self.binding_body(
-            account_id, name=name, ttl=ttl, identity=identity, secret=secret, **spec
-        )
+    def apply_binding(self, account_id: str, **options: Any) -> dict[str, Any]:
+        """Create the binding :meth:`binding_body` describes."""
         return self.custom.create_namespaced_custom_object(
-            GROUP, VERSION, NAMESPACE, "serviceaccountbindings", body
+            GROUP, VERSION, NAMESPACE, "serviceaccountbindings",
+            self.binding_body(account_id, **options),
         )
 
     def binding_body(
