@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import httpx
+from kubernetes.client import ApiClient
 
 from ..errors import ConfigurationError, ExternalIdentityError
 from ..proofs import ProofProvider
@@ -24,7 +25,13 @@ from ..tokenservice import TokenServiceClient, build_http_client
 from .metrics import Metrics
 from .specs import BindingSpec, IdentitySpec
 
-__all__ = ["CredentialSource", "ExchangePool", "OperatorCredentials", "TokenService"]
+__all__ = [
+    "CredentialSource",
+    "ExchangePool",
+    "OperatorCredentials",
+    "TokenService",
+    "credential_sources",
+]
 
 
 class TokenService(Protocol):
@@ -63,6 +70,16 @@ class OperatorCredentials:
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
             await provider.close()
+
+
+def credential_sources(api: ApiClient) -> dict[str, CredentialSource]:
+    """Every ``credentials.source`` this operator supports, keyed by its spec value.
+
+    ``api`` is the operator's Kubernetes client, for sources that ask the API server for
+    credentials of their own.
+    """
+    del api  # no source needs the API server yet
+    return {"Operator": OperatorCredentials()}
 
 
 class ExchangePool:

@@ -13,7 +13,7 @@ from kubernetes import client
 
 from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
-from .exchangers import ExchangePool, OperatorCredentials
+from .exchangers import ExchangePool, credential_sources
 from .identities import IdentityStatuses
 from .metrics import Metrics
 from .settings import OperatorSettings
@@ -65,7 +65,7 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         metrics.serve(settings.metrics_port)
     pool = ExchangePool(
         max_concurrent=settings.max_concurrent_exchanges,
-        credential_sources={"Operator": OperatorCredentials()},
+        credential_sources=credential_sources(api),
         metrics=metrics,
     )
     statuses = StatusWriter(client.CustomObjectsApi(api))
