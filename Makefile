@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	bash tools/install-helm.sh
+	bash tools/install-promtool.sh
 	touch $(STAMP)
 
 install: $(STAMP)
