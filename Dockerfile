@@ -21,6 +21,8 @@ COPY requirements.lock ./
 RUN pip --python /opt/venv/bin/python install --no-cache-dir --no-deps -r requirements.lock
 
 COPY pyproject.toml README.md ./
+# operator/external_identity/crds links to crds/: `explain` checks objects against them.
+COPY crds/ ./crds/
 COPY operator/ ./operator/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels . \
     && pip --python /opt/venv/bin/python install --no-cache-dir --no-deps /tmp/wheels/*.whl \
