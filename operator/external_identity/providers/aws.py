@@ -110,7 +110,7 @@ class AwsIamProvider:
         )
 
     async def proof(self) -> Proof:
-        credentials = await asyncio.to_thread(self._frozen_credentials)
+        credentials = await asyncio.to_thread(self.frozen_credentials)
         principal = await self._known_principal()
         proof = sign_get_caller_identity(credentials, self.target)
         return replace(proof, principal=principal)
@@ -130,26 +130,42 @@ class AwsIamProvider:
         failed_at = self._lookup_failed_at
         return failed_at is None or self._monotonic() - failed_at >= self._retry_interval
 
+    def lookup_caller_arn(self) -> str | None:
+        """Ask STS at the target endpoint who we are (blocking); botocore's errors pass through."""
+        # botocore generates its client methods at run time; mypy cannot see them.
+        sts: Any = self._session.create_client(
+            "sts",
+            region_name=self.target.region,
+            endpoint_url=self.target.endpoint,
+            config=_LOOKUP_CONFIG,
+        )
+        arn = sts.get_caller_identity().get("Arn")
+        return arn if isinstance(arn, str) and arn else None
+
+    def credential_source(self) -> str | None:
+        """botocore's name for the link of its chain that found the credentials, once loaded.
+
+        E.g. ``env``, ``assume-role-with-web-identity`` (IRSA), ``container-role`` (EKS Pod
+        Identity), ``iam-role`` (instance profile); None before :meth:`frozen_credentials`.
+        """
+        credentials = self._session.get_credentials()
+        method = getattr(credentials, "method", None)
+        return method if isinstance(method, str) else None
+
     def _caller_arn(self) -> str | None:
         """Ask STS who we are, for status; None when it could not say."""
         try:
-            # botocore generates its client methods at run time; mypy cannot see them.
-            sts: Any = self._session.create_client(
-                "sts",
-                region_name=self.target.region,
-                endpoint_url=self.target.endpoint,
-                config=_LOOKUP_CONFIG,
-            )
-            arn = sts.get_caller_identity().get("Arn")
+            arn = self.lookup_caller_arn()
         except (BotoCoreError, ClientError) as error:
             log.info(
                 "AWS caller ARN lookup at %s failed; proofs name no principal until it works: "
                 "%s: %s", self.target.endpoint, type(error).__name__, redact(str(error)),
             )
             return None
-        return arn if isinstance(arn, str) and arn else None
+        return arn
 
-    def _frozen_credentials(self) -> ReadOnlyCredentials:
+    def frozen_credentials(self) -> ReadOnlyCredentials:
+        """A snapshot of botocore's credentials (blocking: may refresh them)."""
         try:
             credentials = self._session.get_credentials()
             frozen = credentials.get_frozen_credentials() if credentials is not None else None
