@@ -35,7 +35,9 @@ pattern views — and serves objects by the rules in :class:`~.store.Store`:
   start with ADDED for what exists), honour ``timeoutSeconds`` and ``sendInitialEvents``, and
   see objects enter (ADDED) and leave (DELETED) their selection like the watch cache sends
   them (:mod:`.watches`).
-- TokenRequest (``serviceaccounts/NAME/token``) returns an RS256 JWT (:mod:`.tokens`).
+- TokenRequest (``serviceaccounts/NAME/token``) returns an RS256 JWT (:mod:`.tokens`); its keys
+  are served at ``/openid/v1/jwks`` and the discovery document at
+  ``/.well-known/openid-configuration``, unauthenticated, as the API server serves them.
 - Every request is logged as an :class:`~.apimachinery.ApiCall` (verb, group, resource,
   subresource, namespaced?) in :attr:`KubeEmulator.calls`, to derive RBAC from.
 
@@ -63,7 +65,7 @@ from kmock._internal import parsing, rendering
 from . import apimachinery as am
 from . import managedfields
 from .store import ALL_VERBS, SEED_MANAGER, ObjectKey, Store, declare
-from .tokens import TokenSigner
+from .tokens import DISCOVERY_PATH, JWKS_PATH, TokenSigner
 from .watches import Watches, matcher
 
 __all__ = ["KubeEmulator"]
@@ -172,6 +174,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         # Not KubernetesEmulator._handle: it merges every write into the store before dispatch.
         # Test reactions come first; the lowest-priority one raises _ServeFromStore.
+        oidc = self._oidc_document(request)
+        if oidc is not None:
+            return aiohttp.web.json_response(oidc)
         try:
             return await kmock.RawHandler._handle(self, request)
         except _ServeFromStore:
@@ -246,6 +251,16 @@ class KubeEmulator(kmock.KubernetesEmulator):
             status=status,
             label_selector=request.params.get("labelSelector"),
         ))
+
+    def _oidc_document(self, request: kmock.Request) -> dict[str, Any] | None:
+        """The service-account issuer's discovery document or keys, for a GET of their path."""
+        if request.method.value != "GET":
+            return None
+        if request.url.path == DISCOVERY_PATH:
+            return self.signer.openid_configuration()
+        if request.url.path == JWKS_PATH:
+            return self.signer.jwks()
+        return None
 
     @staticmethod
     def _is_resource_request(request: kmock.Request) -> bool:

@@ -149,6 +149,8 @@ class _ServerThread:
             self.emulator = emulator
             self.listener = Listener(server.server)
             self.url = str(server.url).rstrip("/")
+            # The service-account issuer is this server, so peers discover its keys by `iss`.
+            emulator.signer.issuer = self.url
             self._ready.set()
             await self._stopping.wait()
             self.errors += emulator.errors

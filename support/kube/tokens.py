@@ -2,7 +2,10 @@
 
 RS256 JWTs shaped like the API server's: ``iss``, ``sub=system:serviceaccount:NS:NAME``, the
 requested ``aud`` list, ``iat``/``nbf``/``exp`` and the ``kubernetes.io`` claim. One RSA key per
-test process; :meth:`TokenSigner.jwks` gives its public half to peers that verify tokens.
+test process; :meth:`TokenSigner.jwks` gives its public half to peers that verify tokens, and
+:meth:`TokenSigner.openid_configuration` the discovery document the API server publishes at
+``/.well-known/openid-configuration`` (keys at ``/openid/v1/jwks``). A served emulator uses its
+own URL as the issuer, so a peer can discover the keys from a token's ``iss`` alone.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import apimachinery as am
 
-__all__ = ["DEFAULT_ISSUER", "TokenSigner"]
+__all__ = ["DEFAULT_ISSUER", "DISCOVERY_PATH", "JWKS_PATH", "TokenSigner"]
 
 DEFAULT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+JWKS_PATH = "/openid/v1/jwks"
 
 
 @functools.cache
@@ -60,6 +65,16 @@ class TokenSigner:
                     "e": _b64(numbers.e),
                 }
             ]
+        }
+
+    def openid_configuration(self) -> dict[str, Any]:
+        """The API server's discovery document (``--service-account-jwks-uri`` unset)."""
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": self.issuer.rstrip("/") + JWKS_PATH,
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
         }
 
     def sign(

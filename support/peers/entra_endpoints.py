@@ -14,6 +14,7 @@ import jwt
 from ._http import JsonHandler
 from .entra_model import JWT_BEARER, EntraClient, EntraRequest
 from .entra_tokens import TokenVersion
+from .oidc_keys import TokenProblem
 
 if TYPE_CHECKING:
     from .entra_peer import EntraPeer
@@ -210,24 +211,39 @@ def _check_assertion(peer: EntraPeer, client: EntraClient, form: dict[str, str])
     audiences = claims.get("aud")
     audiences = [audiences] if isinstance(audiences, str) else audiences or []
     issuer, subject = claims.get("iss"), claims.get("sub")
+    no_match = _TokenError(
+        400,
+        "invalid_client",
+        70021,
+        "No matching federated identity record found for presented assertion. "
+        f"Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. "
+        f"Assertion Audience: '{','.join(map(str, audiences))}'.",
+    )
+    if not _federated(peer, client, issuer, subject, audiences):
+        raise no_match
+    try:
+        peer.issuer_keys.verify(form["client_assertion"])
+    except TokenProblem as problem:
+        if problem.kind == "expired":
+            raise _TokenError(
+                400, "invalid_client", 700024,
+                "Client assertion is not within its valid time range.",
+            ) from None
+        raise _TokenError(
+            400, "invalid_client", 700027,
+            f"Client assertion failed signature validation. ({problem.message})",
+        ) from None
+
+
+def _federated(
+    peer: EntraPeer, client: EntraClient, issuer: Any, subject: Any, audiences: list[Any]
+) -> bool:
+    """Whether one of the app's federated credentials accepts this issuer/subject/audience."""
+    if client.federated is not None:
+        return any(
+            (record.issuer, record.subject) == (issuer, subject) and record.audience in audiences
+            for record in client.federated
+        )
     if not issuer or not subject or peer.config.assertion_audience not in audiences:
-        raise _TokenError(
-            400,
-            "invalid_client",
-            70021,
-            "No matching federated identity record found for presented assertion. "
-            f"Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. "
-            f"Assertion Audience: '{','.join(map(str, audiences))}'.",
-        )
-    if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
-        raise _TokenError(
-            400, "invalid_client", 700024, "Client assertion is not within its valid time range."
-        )
-    if client.federated_subjects is not None and subject not in client.federated_subjects:
-        raise _TokenError(
-            400,
-            "invalid_client",
-            70021,
-            "No matching federated identity record found for presented assertion. "
-            f"Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'.",
-        )
+        return False
+    return client.federated_subjects is None or subject in client.federated_subjects

@@ -13,6 +13,7 @@ __all__ = [
     "EntraClient",
     "EntraConfig",
     "EntraRequest",
+    "FederatedCredential",
     "Signing",
     "TokenFailure",
 ]
@@ -20,6 +21,15 @@ __all__ = [
 DEFAULT_RESOURCE = "https://management.azure.com/"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 Signing = Literal["trusted", "forged", "unknown-kid"]
+
+
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential on an app: which tokens it accepts as assertions."""
+
+    issuer: str
+    subject: str
+    audience: str = FEDERATED_AUDIENCE
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,9 @@ class EntraClient:
     secret: str | None = None
     #: Federated credential subjects accepted in assertions; ``None`` accepts any.
     federated_subjects: frozenset[str] | None = None
+    #: Federated credentials (issuer, subject, audience); when set, an assertion must match
+    #: one exactly, as Entra matches them, and ``federated_subjects`` is not consulted.
+    federated: tuple[FederatedCredential, ...] | None = None
 
 
 @dataclass(frozen=True)

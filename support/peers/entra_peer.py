@@ -9,6 +9,10 @@ Serves what azure-identity and a token service call:
 * ``POST /<tenant>/oauth2/token``: the v1 form with ``resource=``
 * ``GET  /<tenant>/discovery/keys`` and ``/<tenant>/discovery/v2.0/keys`` (JWKS)
 
+Client assertions are verified as Entra verifies them: the RS256 signature against the
+issuer's keys (the peer's own cluster issuer, or any issuer's keys discovered from its URL —
+:mod:`.oidc_keys`), expiry, and a match with the app's federated credentials.
+
 ``EntraConfig`` (reset per test) steers what is issued: token version, a
 forged signature or unknown kid, audience/issuer overrides, omitted or replaced
 claims, expired tokens, failures of the next token requests.
@@ -34,6 +38,7 @@ from .entra_model import (
     EntraClient,
     EntraConfig,
     EntraRequest,
+    FederatedCredential,
     TokenFailure,
 )
 from .entra_tokens import (
@@ -44,6 +49,7 @@ from .entra_tokens import (
     mint_access_token,
     mint_federated_assertion,
 )
+from .oidc_keys import OidcKeys
 
 __all__ = [
     "DEFAULT_RESOURCE",
@@ -52,7 +58,11 @@ __all__ = [
     "EntraConfig",
     "EntraPeer",
     "EntraRequest",
+    "FederatedCredential",
 ]
+
+#: The issuer of :meth:`EntraPeer.federated_assertion` tokens (static keys, never fetched).
+CLUSTER_ISSUER = "https://oidc.cluster.test"
 
 
 class EntraPeer:
@@ -68,6 +78,9 @@ class EntraPeer:
         self.signing_key = RsaKey()
         self.forged_key = RsaKey()
         self.cluster_key = RsaKey()
+        #: Keys of the issuers whose assertions this tenant can verify.
+        self.issuer_keys = OidcKeys()
+        self.issuer_keys.register(CLUSTER_ISSUER, {"keys": [self.cluster_key.jwk()]})
         self.tenant_id = str(uuid.uuid4())
         self.default_client = EntraClient(
             client_id=str(uuid.uuid4()), oid=str(uuid.uuid4()), secret=secrets.token_urlsafe(30)
@@ -129,12 +142,14 @@ class EntraPeer:
         oid: str | None = None,
         secret: str | None = None,
         federated_subjects: frozenset[str] | None = None,
+        federated: tuple[FederatedCredential, ...] | None = None,
     ) -> EntraClient:
         client = EntraClient(
             client_id=client_id or str(uuid.uuid4()),
             oid=oid or str(uuid.uuid4()),
             secret=secret,
             federated_subjects=federated_subjects,
+            federated=federated,
         )
         with self._lock:
             self.clients[client.client_id] = client
@@ -196,7 +211,8 @@ class EntraPeer:
     ) -> str:
         """A projected service-account token as the kubelet would write it."""
         return mint_federated_assertion(
-            self.cluster_key, issued_at=int(time.time()), subject=subject, lifetime=lifetime
+            self.cluster_key, issued_at=int(time.time()), subject=subject, lifetime=lifetime,
+            issuer=CLUSTER_ISSUER,
         )
 
     def write_federated_token(

@@ -12,6 +12,14 @@ same test session, it resets the backends this peer set up.
 Tests inject STS errors and a regional endpoint's signing-region check through
 ``peer.faults`` (:mod:`support.peers.sts_faults`); ``aws_env`` clears them.
 
+``AssumeRoleWithWebIdentity`` goes through STS's own checks first
+(:mod:`support.peers.sts_web_identity`): the token's signature against its issuer's keys, an IAM
+OIDC provider for that issuer listing the token's audience, and the role's trust policy (issuer,
+``sub``, ``aud``). The peer has a cluster issuer of its own (:meth:`StsPeer.web_identity_token`)
+that the default roles trust for any ServiceAccount, like an IRSA role with a loose condition;
+:meth:`StsPeer.create_workload_role` makes a role that trusts exactly one ServiceAccount of an
+issuer (a cluster emulator's, whose keys are discovered from its URL).
+
 Setup happens before enforcement: an admin IAM user with an access key, then
 two roles it may assume. AssumeRole itself runs with enforcement on, so the
 admin key is verified too. moto does not check the X-Amz-Date age; replay
@@ -37,8 +45,11 @@ from botocore.credentials import Credentials
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.server import ThreadedMotoServer
 
+from support.kube.tokens import TokenSigner
+
 from ._http import url_host
 from .sts_faults import StsFaults
+from .sts_web_identity import WebIdentityCheck, provider_path
 
 __all__ = ["AwsCredentials", "StsPeer"]
 
@@ -47,6 +58,9 @@ TRUSTED_ROLE = "phase-operator"
 UNTRUSTED_ROLE = "unrelated-workload"
 _ADMIN_USER = "peer-admin"
 _UNSIGNED_STS_ACTIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+#: The issuer of the peer's own cluster (static keys: never fetched).
+CLUSTER_ISSUER = "https://oidc.sts-peer.test/id/cluster"
+STS_AUDIENCE = "sts.amazonaws.com"
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,8 @@ class StsPeer:
         self._patches = pytest.MonkeyPatch()
         self._previous_auth_count = "inf"
         self.endpoint = ""
+        self.cluster = TokenSigner(issuer=CLUSTER_ISSUER)
+        self.web_identity: WebIdentityCheck
         self.faults: StsFaults
         self.admin: AwsCredentials
         self.trusted: AwsCredentials
@@ -96,10 +112,15 @@ class StsPeer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._patch_unsigned_sts_actions()
         self._server.start()
+        wsgi = self._server._server  # where ThreadedMotoServer keeps its werkzeug server
+        assert wsgi is not None
+        self.web_identity = wsgi.app = WebIdentityCheck(wsgi.app)
+        self.web_identity.keys.register(CLUSTER_ISSUER, self.cluster.jwks())
         self.faults = StsFaults.install(self._server)
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{url_host(host)}:{port}"
         self.admin = self._bootstrap_admin()
+        self.register_oidc_provider(CLUSTER_ISSUER)
         for role in (TRUSTED_ROLE, UNTRUSTED_ROLE):
             self.create_role(role)
         self._enforce_auth()
@@ -156,9 +177,45 @@ class StsPeer:
             aws_session_token=creds.session_token,
         )
 
-    def create_role(self, role_name: str) -> str:
-        """Create ``role_name`` (assumable by the admin user) unless it exists."""
+    def oidc_provider_arn(self, issuer: str) -> str:
+        return f"arn:aws:iam::{self.account_id}:oidc-provider/{provider_path(issuer)}"
+
+    def register_oidc_provider(
+        self, issuer: str, *, audiences: tuple[str, ...] = (STS_AUDIENCE,)
+    ) -> str:
+        """An IAM OIDC identity provider for ``issuer`` (as ``eksctl utils associate-iam-oidc-
+        provider`` creates for a cluster), unless it exists."""
         iam = self.client("iam")
+        with suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_open_id_connect_provider(
+                Url=issuer, ClientIDList=list(audiences), ThumbprintList=["0" * 40]
+            )
+        return self.oidc_provider_arn(issuer)
+
+    def web_identity_statement(
+        self, issuer: str, subject: str, *, audience: str = STS_AUDIENCE, like: bool = False
+    ) -> dict[str, Any]:
+        """The IRSA trust statement: this issuer's tokens for ``subject`` and ``audience``."""
+        path = provider_path(issuer)
+        condition: dict[str, dict[str, str]] = {"StringEquals": {f"{path}:aud": audience}}
+        condition.setdefault("StringLike" if like else "StringEquals", {})[f"{path}:sub"] = subject
+        return {
+            "Effect": "Allow",
+            "Principal": {"Federated": self.oidc_provider_arn(issuer)},
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Condition": condition,
+        }
+
+    def create_role(
+        self, role_name: str, *, web_identities: list[dict[str, Any]] | None = None
+    ) -> str:
+        """Create ``role_name`` unless it exists: assumable by the admin user, and with web
+        identities of the given trust statements (default: any ServiceAccount of the peer's own
+        cluster issuer)."""
+        iam = self.client("iam")
+        if web_identities is None:
+            web_identities = [self.web_identity_statement(
+                CLUSTER_ISSUER, "system:serviceaccount:*", like=True)]
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -167,16 +224,38 @@ class StsPeer:
                     "Principal": {"AWS": self.admin.arn},
                     "Action": "sts:AssumeRole",
                 },
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Federated": "kubernetes"},
-                    "Action": "sts:AssumeRoleWithWebIdentity",
-                },
+                *web_identities,
             ],
         }
         with suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
         return self.role_arn(role_name)
+
+    def create_workload_role(
+        self, role_name: str, *, issuer: str, namespace: str, service_account: str,
+        audience: str = STS_AUDIENCE,
+    ) -> str:
+        """An IRSA role for one team's ServiceAccount: trusts ``system:serviceaccount:N:S``
+        tokens of ``issuer`` (whose keys the peer discovers) with ``audience``, nothing else."""
+        self.register_oidc_provider(issuer, audiences=(audience,))
+        subject = f"system:serviceaccount:{namespace}:{service_account}"
+        return self.create_role(role_name, web_identities=[
+            self.web_identity_statement(issuer, subject, audience=audience)])
+
+    def web_identity_token(
+        self,
+        subject: str = "system:serviceaccount:kube-system:phase-operator",
+        *,
+        audience: str = STS_AUDIENCE,
+        lifetime: int = 3600,
+    ) -> str:
+        """A projected ServiceAccount token of the peer's own cluster issuer."""
+        namespace, _, name = subject.removeprefix("system:serviceaccount:").partition(":")
+        token, _ = self.cluster.sign(
+            namespace=namespace, service_account=name, service_account_uid="peer-uid",
+            audiences=[audience], expiration_seconds=lifetime,
+        )
+        return token
 
     def assume_role(self, role_name: str, *, session_name: str = "test-session") -> AwsCredentials:
         """Fresh temporary credentials (ASIA…, session token) for ``role_name``."""
@@ -188,7 +267,7 @@ class StsPeer:
     def assume_role_with_web_identity(
         self, role_name: str, web_identity_token: str, *, session_name: str = "web-identity"
     ) -> AwsCredentials:
-        """What IRSA's credential provider does (moto does not verify the token)."""
+        """What IRSA's credential provider does (the token must pass STS's checks)."""
         self.create_role(role_name)
         sts = boto3.client(
             "sts",

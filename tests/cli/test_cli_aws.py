@@ -80,7 +80,7 @@ def test_irsa_web_identity_credentials_work_unchanged(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2EifQ.c2ln")
+    token_file.write_text(sts_peer.web_identity_token())
     drop_static_aws_credentials(monkeypatch)
     for name, value in sts_peer.web_identity_env(token_file).items():
         monkeypatch.setenv(name, value)

@@ -106,7 +106,7 @@ def test_assume_role_with_web_identity_works_unsigned_while_auth_is_enforced(
     sts_peer: StsPeer,
 ) -> None:
     creds = sts_peer.assume_role_with_web_identity(
-        "phase-operator", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln", session_name="pod-a"
+        "phase-operator", sts_peer.web_identity_token(), session_name="pod-a"
     )
     assert creds.arn.endswith(":assumed-role/phase-operator/pod-a")
     assert sts_peer.client("sts", creds).get_caller_identity()["Arn"] == creds.arn
@@ -116,7 +116,7 @@ def test_web_identity_env_lets_botocore_assume_the_role_like_irsa(
     sts_peer: StsPeer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token_file = tmp_path / "token"
-    token_file.write_text("eyJhbGciOiJSUzI1NiJ9.e30.c2ln")
+    token_file.write_text(sts_peer.web_identity_token())
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for name, value in sts_peer.web_identity_env(token_file, session_name="irsa").items():
