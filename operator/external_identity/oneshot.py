@@ -18,7 +18,9 @@ from .tokenservice import (
     build_http_client,
 )
 
-__all__ = ["CLI_OWNER_KEY", "ExchangeRequest", "run_exchange"]
+__all__ = [
+    "CLI_OWNER_KEY", "ExchangeRequest", "exchange_once", "no_store_document", "run_exchange",
+]
 
 CLI_OWNER_KEY = "external-identity-cli"
 
@@ -36,12 +38,18 @@ class ExchangeRequest:
     secret_keys: SecretKeys
     kubeconfig: str | None = None
     context: str | None = None
+    #: PEM text of extra CAs (an identity's spec.tokenService.caBundle), beside ``ca_bundle``.
+    ca_bundle_pem: str | None = None
 
 
 async def exchange_once(request: ExchangeRequest) -> IssuedToken:
     provider = build_provider(request.provider)
     try:
-        async with build_http_client(ca_bundle=request.ca_bundle, timeout=request.timeout) as http:
+        async with build_http_client(
+            ca_bundle=request.ca_bundle,
+            ca_bundle_pem=request.ca_bundle_pem,
+            timeout=request.timeout,
+        ) as http:
             client = TokenServiceClient(request.endpoint, http=http)
             return await client.exchange(
                 provider, service_account_id=request.service_account_id, ttl=request.ttl
@@ -50,11 +58,15 @@ async def exchange_once(request: ExchangeRequest) -> IssuedToken:
         await provider.close()
 
 
+def no_store_document(token: IssuedToken) -> str:
+    """What ``--no-store`` prints: the token, its bearer form and metadata, as JSON."""
+    document = {"token": token.token, "bearerToken": token.bearer_token, **token.metadata()}
+    return json.dumps(document, indent=2) + "\n"
+
+
 async def run_exchange(request: ExchangeRequest, *, out: TextIO) -> None:
     if request.secret is None:
-        token = await exchange_once(request)
-        document = {"token": token.token, "bearerToken": token.bearer_token, **token.metadata()}
-        out.write(json.dumps(document, indent=2) + "\n")
+        out.write(no_store_document(await exchange_once(request)))
         return
     namespace, name = request.secret
     # Load the Kubernetes configuration first: never mint a token we cannot store.

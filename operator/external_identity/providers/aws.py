@@ -29,6 +29,7 @@ from ..proofs import AWS_IAM, Proof, ProviderName
 from .sts_endpoints import StsTarget, resolve_sts_target
 
 __all__ = [
+    "EXCHANGE_PATH",
     "GET_CALLER_IDENTITY_BODY",
     "PRINCIPAL_RETRY_INTERVAL",
     "AwsIamProvider",
@@ -37,6 +38,8 @@ __all__ = [
     "sign_get_caller_identity",
 ]
 
+#: The token service's exchange path for this provider, below identities/external/v1/.
+EXCHANGE_PATH = "aws/iam/auth/"
 GET_CALLER_IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 #: After a failed caller-ARN lookup, proofs go without a principal for this long.
@@ -65,7 +68,7 @@ def sign_get_caller_identity(credentials: ReadOnlyCredentials, target: StsTarget
     headers = {name: value for name, value in request.headers.items()}
     return Proof(
         provider=AWS_IAM,
-        path="aws/iam/auth/",
+        path=EXCHANGE_PATH,
         payload={
             "awsIam": {
                 "httpRequestMethod": "POST",

@@ -29,12 +29,15 @@ from ..proofs import AZURE, Proof, ProviderName
 
 __all__ = [
     "DEFAULT_RESOURCE",
+    "EXCHANGE_PATH",
     "AzureProvider",
     "build_azure_credential",
     "is_microsoft_authority",
     "scope_for",
 ]
 
+#: The token service's exchange path for this provider, below identities/external/v1/.
+EXCHANGE_PATH = "azure/entra/auth/"
 DEFAULT_RESOURCE = "https://management.azure.com/"
 MICROSOFT_AUTHORITY_HOSTS = frozenset(
     {
@@ -132,7 +135,7 @@ class AzureProvider:
         encoded = base64.b64encode(access.token.encode()).decode()
         return Proof(
             provider=AZURE,
-            path="azure/entra/auth/",
+            path=EXCHANGE_PATH,
             payload={"azureEntra": {"jwt": encoded}},
             principal=_object_id(access.token),
         )
