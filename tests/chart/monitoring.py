@@ -27,6 +27,7 @@ __all__ = [
     "METRICS",
     "PROMTOOL_TESTS",
     "Promtool",
+    "alerts",
     "find_promtool",
     "metric_names",
     "rule_groups",

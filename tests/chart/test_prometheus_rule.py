@@ -11,7 +11,16 @@ import pytest
 import yaml
 
 from .conftest import REPO
-from .monitoring import JOB, METRICS, PROMTOOL_TESTS, Promtool, alerts, find_promtool, metric_names
+from .monitoring import (
+    JOB,
+    METRICS,
+    PROMTOOL_TESTS,
+    Promtool,
+    alerts,
+    find_promtool,
+    metric_names,
+    rule_groups,
+)
 from .rendering import RELEASE_NAMESPACE, Renderer, RenderError
 
 ENABLED = {"metrics": {"prometheusRule": {"enabled": True}}}
@@ -51,7 +60,7 @@ def test_enabled_renders_one_rule_in_the_release_namespace(render: Renderer) -> 
 def test_promtool_checks_the_rendered_rules(
     render: Renderer, promtool: Promtool, tmp_path: Path
 ) -> None:
-    result = promtool.check_rules(render(ENABLED).of_kind("PrometheusRule")[0]["spec"]["groups"], tmp_path)
+    result = promtool.check_rules(rule_groups(render(ENABLED)), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 4 rules found" in result.stdout
 
@@ -65,7 +74,7 @@ def test_promtool_refuses_a_broken_rule(promtool: Promtool, tmp_path: Path) -> N
 def test_the_alert_unit_tests_pass_against_the_rendered_rules(
     render: Renderer, promtool: Promtool, tmp_path: Path, unit_test: Path
 ) -> None:
-    groups = render(ENABLED).of_kind("PrometheusRule")[0]["spec"]["groups"]
+    groups = rule_groups(render(ENABLED))
     result = promtool.test_rules(groups, [unit_test], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
@@ -86,7 +95,7 @@ def test_every_alert_has_a_unit_test_where_it_fires_and_one_where_it_does_not(al
 def test_the_unit_tests_fail_when_an_alert_misbehaves(
     render: Renderer, promtool: Promtool, tmp_path: Path
 ) -> None:
-    groups = render(ENABLED).of_kind("PrometheusRule")[0]["spec"]["groups"]
+    groups = rule_groups(render(ENABLED))
     for rule in groups[0]["rules"]:
         if rule["alert"] == "ExternalIdentityTokenExpiringSoon":
             rule["expr"] = rule["expr"].replace("0.1 *", "0.05 *")
@@ -130,8 +139,11 @@ def test_for_and_severity_come_from_values(render: Renderer, alert: str) -> None
     assert rule["for"] == "42m"
     assert rule["labels"]["severity"] == "page"
     others = [other for other in ALERTS if other != alert]
-    assert all(alerts(render(_rule(**{key: {"for": "42m", "severity": "page"}})))[other]["for"]
-               == ALERTS[other][1] for other in others)
+    assert all(
+        alerts(render(_rule(**{key: {"for": "42m", "severity": "page"}})))[other]["for"]
+        == ALERTS[other][1]
+        for other in others
+    )
 
 
 def test_alert_labels_go_on_every_alert(render: Renderer) -> None:
@@ -171,7 +183,8 @@ def test_a_custom_selector_scopes_every_alert(
         assert JOB not in rule["expr"]
         assert rule["expr"].count(selector) >= 1
     # The default job is up, the selected target is down: the alert follows the selector.
-    unit_test = tmp_path / "selector.yaml"
+    (tmp_path / "in").mkdir()
+    unit_test = tmp_path / "in" / "selector.yaml"
     unit_test.write_text(
         yaml.safe_dump(
             {
@@ -202,7 +215,7 @@ def test_a_custom_selector_scopes_every_alert(
             }
         )
     )
-    groups = manifests.of_kind("PrometheusRule")[0]["spec"]["groups"]
+    groups = rule_groups(manifests)
     result = promtool.test_rules(groups, [unit_test], tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -212,7 +225,7 @@ BAD_VALUES = {
     "empty severity": (_rule(noReadyBindings={"for": "5m", "severity": ""}), "severity"),
     "selector with braces": (_rule(selector='{job="x"}'), "selector"),
     "runbook not a URL": (_rule(runbookUrl="README.md#alerts"), "runbookUrl"),
-    "alert label not a label name": (_rule(alertLabels={"team-name": "x"}), "alertLabels"),
+    "alert label not a label name": (_rule(alertLabels={"team-name": "x"}), "team-name"),
     "unknown key": (_rule(severity="critical"), "severity"),
 }
 
