@@ -135,15 +135,12 @@ def test_defaults_for_each_alert(render: Renderer, alert: str) -> None:
 @pytest.mark.parametrize("alert", ALERTS)
 def test_for_and_severity_come_from_values(render: Renderer, alert: str) -> None:
     key = ALERTS[alert][0]
-    rule = alerts(render(_rule(**{key: {"for": "42m", "severity": "page"}})))[alert]
-    assert rule["for"] == "42m"
-    assert rule["labels"]["severity"] == "page"
-    others = [other for other in ALERTS if other != alert]
-    assert all(
-        alerts(render(_rule(**{key: {"for": "42m", "severity": "page"}})))[other]["for"]
-        == ALERTS[other][1]
-        for other in others
-    )
+    rules = alerts(render(_rule(**{key: {"for": "42m", "severity": "page"}})))
+    assert rules[alert]["for"] == "42m"
+    assert rules[alert]["labels"]["severity"] == "page"
+    for other, (_, duration, severity) in ALERTS.items():
+        if other != alert:
+            assert (rules[other]["for"], rules[other]["labels"]["severity"]) == (duration, severity)
 
 
 def test_alert_labels_go_on_every_alert(render: Renderer) -> None:
@@ -236,3 +233,26 @@ def test_helm_refuses_bad_rule_values(render: Renderer, values: dict[str, Any], 
         render.template(values)
     assert "schema" in str(refused.value)
     assert where in str(refused.value)
+
+
+def test_the_service_monitor_keeps_the_bindings_namespace_label(render: Renderer) -> None:
+    monitor = render(variant="service-monitor").one("ServiceMonitor")
+    assert [endpoint["honorLabels"] for endpoint in monitor["spec"]["endpoints"]] == [True]
+
+
+def test_the_documented_monitoring_example_renders_rule_monitor_and_dashboard(
+    render: Renderer,
+) -> None:
+    manifests = render(variant="monitoring")
+    (rule,) = manifests.of_kind("PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prometheus"
+    assert manifests.one("ServiceMonitor")["metadata"]["labels"]["release"] == "prometheus"
+    rules = alerts(manifests)
+    assert rules["ExternalIdentityExchangesFailing"]["for"] == "30m"
+    assert all(rule["labels"]["team"] == "platform" for rule in rules.values())
+    assert all(rule["annotations"]["runbook_url"].startswith("https://") for rule in rules.values())
+    assert [
+        obj["metadata"]["annotations"]
+        for obj in manifests.of_kind("ConfigMap")
+        if obj["metadata"]["labels"].get("grafana_dashboard") == "1"
+    ] == [{"grafana_folder": "Identity"}]
