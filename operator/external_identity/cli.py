@@ -1,4 +1,4 @@
-"""The ``external-identity`` command line: ``exchange`` (one shot) and ``run`` (operator).
+"""The ``external-identity`` command line: ``exchange`` (one shot), ``run`` (operator), ``explain``.
 
 Each sub-command's flags and handler live in :mod:`~external_identity.cliexchange` and
 :mod:`~external_identity.clirun`; this module builds the parser, runs the chosen handler and
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from . import __version__
 from .cliexchange import add_exchange_parser
+from .cliexplain import add_explain_parser
 from .clirun import add_run_parser
 from .errors import (
     ConfigurationError,
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_exchange_parser(commands)
     add_run_parser(commands)
+    add_explain_parser(commands)
     return parser
 
 
