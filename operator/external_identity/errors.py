@@ -38,6 +38,7 @@ __all__ = [
     "ExternalIdentityError",
     "InvalidRequest",
     "KeyManagementDisabled",
+    "KubernetesApiError",
     "MalformedResponse",
     "NamespaceTerminating",
     "NotFound",
@@ -145,6 +146,13 @@ class StatusWriteError(ExternalIdentityError):
     """The API refused a status write, or could not be reached; the status is kept and retried."""
 
     reason = "StatusWriteFailed"
+    retryable = True
+
+
+class KubernetesApiError(ExternalIdentityError):
+    """A Kubernetes API read the operator needs (a LIST at start-up) failed; it is retried."""
+
+    reason = "KubernetesApiError"
     retryable = True
 
 

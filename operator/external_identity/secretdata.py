@@ -38,11 +38,13 @@ __all__ = [
     "PHASE_TOKEN_ENV",
     "SECRET_KEY_PATTERN",
     "TTL_ANNOTATION",
+    "DataFacts",
     "OwnerReference",
     "SecretKeys",
     "SecretTarget",
     "StoredToken",
     "data_checksum",
+    "data_facts",
     "not_ours",
     "secret_data",
     "stored_token",
@@ -215,15 +217,35 @@ def token_annotations(
     }
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """What drift detection needs to know about a Secret's ``data``, without the values."""
+
+    #: The data matches the checksum annotation written with it.
+    checksum_matches: bool
+    names: frozenset[str]
+    #: The keys whose value is non-empty, valid base64.
+    filled: frozenset[str]
+
+
+def data_facts(annotations: Mapping[str, str], data: Mapping[str, str]) -> DataFacts:
+    return DataFacts(
+        checksum_matches=annotations.get(CHECKSUM_ANNOTATION) == data_checksum(data),
+        names=frozenset(data),
+        filled=frozenset(key for key, value in data.items() if _decodes_to_something(value)),
+    )
+
+
 def stored_token(
     annotations: Mapping[str, str],
-    data: Mapping[str, str],
+    data: Mapping[str, str] | DataFacts,
     *,
     keys: SecretKeys,
     resource_version: str,
     finalizers: tuple[str, ...] = (),
 ) -> StoredToken:
     """What an earlier write left, from a Secret's annotations and base64 ``data``."""
+    facts = data if isinstance(data, DataFacts) else data_facts(annotations, data)
     return StoredToken(
         expires_at=parse_rfc3339(annotations.get(EXPIRES_AT_ANNOTATION, "")),
         issued_at=parse_rfc3339(
@@ -231,9 +253,9 @@ def stored_token(
             or annotations.get(_LEGACY_ISSUED_AT_ANNOTATION, "")
         ),
         data_intact=(
-            annotations.get(CHECKSUM_ANNOTATION) == data_checksum(data)
-            and sorted(data) == sorted(keys.names())
-            and _decodes_to_something(data.get(keys.token, ""))
+            facts.checksum_matches
+            and facts.names == frozenset(keys.names())
+            and keys.token in facts.filled
         ),
         resource_version=resource_version,
         identity=annotations.get(IDENTITY_ANNOTATION, ""),

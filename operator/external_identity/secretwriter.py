@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from kubernetes.client import (
     CoreV1Api,
@@ -112,8 +112,8 @@ class SecretWriter:
         token: IssuedToken,
         *,
         known: StoredToken | Unread | None = UNREAD,
-    ) -> None:
-        """Create or replace the whole Secret in one write.
+    ) -> dict[str, Any]:
+        """Create or replace the whole Secret in one write; the Secret as the API stored it.
 
         ``known`` is what :meth:`read` just returned for this target, so the write needs no
         read of its own (a stale one costs a 409 and one read, never a lost edit).
@@ -130,18 +130,19 @@ class SecretWriter:
         for _ in range(self._conflict_retries + 1):
             try:
                 if current is None:
-                    await self._call("create", target, self._api.create_namespaced_secret,
-                                     target.namespace, self._body(target, token, data, None))
+                    stored = await self._call(
+                        "create", target, self._api.create_namespaced_secret,
+                        target.namespace, self._body(target, token, data, None))
                     logger.info("Created Secret %s (expires %s)", target.ref,
                                 rfc3339(token.expires_at))
-                    return
+                    return self._json(stored)
                 self._ensure_ours(current, target)
-                await self._call("replace", target, self._api.replace_namespaced_secret,
-                                 target.name, target.namespace,
-                                 self._body(target, token, data, current))
+                stored = await self._call(
+                    "replace", target, self._api.replace_namespaced_secret,
+                    target.name, target.namespace, self._body(target, token, data, current))
                 logger.info("Replaced Secret %s (expires %s)", target.ref,
                             rfc3339(token.expires_at))
-                return
+                return self._json(stored)
             except _Stale:
                 if current is None:  # created by someone else since we looked: once is enough
                     if raced_on_create:
@@ -230,6 +231,10 @@ class SecretWriter:
         return V1Secret(
             api_version="v1", kind="Secret", metadata=metadata, type=target.type, data=data
         )
+
+    def _json(self, secret: V1Secret) -> dict[str, Any]:
+        serialized: dict[str, Any] = self._api.api_client.sanitize_for_serialization(secret)
+        return serialized
 
     @staticmethod
     def _not_ours(secret: V1Secret, target: SecretTarget) -> str | None:

@@ -176,7 +176,22 @@ class Store:
         final["metadata"]["resourceVersion"] = str(self.revision)
         self.objects[key].delete()
         self._publish(key[0], "DELETED", final, before)
+        self._collect_dependents(key[1], final["metadata"].get("uid"))
         return final
+
+    def _collect_dependents(self, namespace: str | None, owner_uid: str | None) -> None:
+        """Play the garbage collector: delete what the removed object owned, once unowned."""
+        if namespace is None or owner_uid is None:
+            return
+        present = [(key, obj) for key in list(self.objects)
+                   if (obj := self.current(key)) is not None]
+        alive = {obj["metadata"].get("uid") for _, obj in present}
+        for key, obj in present:
+            if key[1] != namespace:
+                continue
+            owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []}
+            if owner_uid in owners and not owners & alive:
+                self.delete(key, None)
 
     def _publish(self, resource: kmock.resource, event_type: str, obj: dict[str, Any],
                  before: dict[str, Any] | None) -> None:

@@ -1,8 +1,9 @@
-"""kopf handlers: thin wiring from cluster events to the reconciler and status writers.
+"""kopf handlers: thin wiring from cluster events to the binding fleet and status writers.
 
-Each binding gets one async daemon that sleeps until its token is due (or it is woken by a
-change to its spec, its identity or its Secret). Identities and bindings are indexed in
-memory so a refresh never lists the cluster.
+Bindings are not kopf daemons: one :class:`.fleet.BindingFleet` schedules all of them, fed by
+``on.event`` handlers, which put nothing (no finalizer, no annotation) on the objects they
+watch. Identities and the operator's own Secrets are cached from one LIST at start-up and
+their watch events after it, so a step asks the API server for nothing it already knows.
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ from typing import Any
 
 import kopf
 
-from ..errors import ConfigurationError, SecretConflict
-from ..secretdata import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL, SecretTarget, data_checksum
+from ..secretdata import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL
 from .identities import identity_readiness
-from .plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
-from .reconciler import BindingReconciler
+from .legacy import carries_legacy_marks, release
 from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
 from .runtime import Runtime, build_runtime
+from .secretcache import cached_secret
 from .settings import OperatorSettings
-from .specs import parse_binding
 
 __all__ = ["registry"]
 
@@ -29,9 +28,6 @@ BINDING_RESOURCE = (GROUP, VERSION, BINDINGS)
 
 registry = kopf.OperatorRegistry()
 log = logging.getLogger(__name__)
-
-IdentityIndex = kopf.Index[str, dict[str, Any]]
-BindingIndex = kopf.Index[str, tuple[str, str]]
 
 
 def _runtime(memo: kopf.Memo) -> Runtime:
@@ -57,43 +53,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Only our own Secrets: the server filters, so no other Secret ever streams in.
     settings.watching.label_selectors["v1", "secrets"] = "=".join(MANAGED_BY_LABEL)
     memo.runtime = await build_runtime(operator_settings)
+    memo.runtime.fleet.start()
 
 
 @kopf.on.cleanup(registry=registry)
 async def close(memo: kopf.Memo, **_: Any) -> None:
     if "runtime" in memo:
         await _runtime(memo).close()
-
-
-# -- indexes ----------------------------------------------------------------------------------
-
-
-@kopf.index(*IDENTITY_RESOURCE, registry=registry)
-async def identities_by_name(
-    name: str, body: kopf.Body, status: kopf.Status, **_: Any
-) -> dict[str, dict[str, Any]]:
-    written = {key: status.get(key) for key in ("bindings", "principal")}
-    return {name: {"spec": dict(body.spec), "status": written}}
-
-
-@kopf.index(*BINDING_RESOURCE, registry=registry)
-async def bindings_by_identity(
-    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[str, tuple[str, str]]:
-    identity = (spec.get("externalIdentityRef") or {}).get("name")
-    if namespace is None or not isinstance(identity, str):
-        return {}
-    return {identity: (namespace, name)}
-
-
-def _recount(runtime: Runtime, identities: IdentityIndex, bindings: BindingIndex) -> None:
-    runtime.identity_statuses.stale(
-        counts=lambda: {name: len(keys) for name, keys in bindings.items()},
-        known=lambda: set(identities),
-        written={
-            name: next(iter(store), {}).get("status", {}) for name, store in identities.items()
-        },
-    )
 
 
 # -- identities -------------------------------------------------------------------------------
@@ -113,132 +79,63 @@ async def validate_identity(
     )
 
 
-# kopf passes indexes as extra keyword arguments, which its callback protocols cannot name.
-@kopf.on.event(*IDENTITY_RESOURCE, registry=registry)  # type: ignore[arg-type]
-async def wake_bindings_of_identity(
-    type: str | None,
-    name: str,
-    meta: kopf.Meta,
-    memo: kopf.Memo,
-    identities_by_name: IdentityIndex,
-    bindings_by_identity: BindingIndex,
-    **_: Any,
+@kopf.on.event(*IDENTITY_RESOURCE, registry=registry)
+async def identity_changed(
+    type: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
     """Only spec changes (and deletion) matter to bindings, not status writes."""
     runtime = _runtime(memo)
-    _recount(runtime, identities_by_name, bindings_by_identity)
-    generation = None if type == "DELETED" else meta.get("generation")
     if type == "DELETED":
+        runtime.identities.gone(name)
         runtime.identity_statuses.forget(name)
-    if generation is not None and runtime.identity_generations.get(name) == generation:
-        return
-    runtime.identity_generations[name] = generation
-    for key in bindings_by_identity.get(name, []):
-        runtime.wakeups.wake(key)
+        changed = True
+    else:
+        changed = runtime.identities.saw(body)
+    runtime.recount()
+    if changed:
+        runtime.fleet.identity_changed(name)
 
 
 # -- bindings ---------------------------------------------------------------------------------
 
 
-# The daemon returns on its own when stopped; kopf cancels it only if it has not within 2 s.
-@kopf.daemon(  # type: ignore[arg-type]
-    *BINDING_RESOURCE, cancellation_backoff=2.0, cancellation_timeout=10.0, registry=registry
-)
-async def keep_token_fresh(
-    namespace: str | None,
-    name: str,
-    uid: str,
-    body: kopf.Body,
-    memo: kopf.Memo,
-    stopped: kopf.DaemonStopped,
-    identities_by_name: IdentityIndex,
+@kopf.on.event(*BINDING_RESOURCE, registry=registry)
+async def binding_changed(
+    type: str | None, namespace: str | None, name: str, body: kopf.Body, memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    assert namespace is not None, "ServiceAccountBinding is namespaced"
-    runtime = _runtime(memo)
-
-    def identity(name: str) -> dict[str, Any] | None:
-        return next(iter(identities_by_name.get(name, [])), None)
-
-    def post_event(*, warning: bool, reason: str, message: str) -> None:
-        kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
-
-    reconciler = BindingReconciler(
-        namespace=namespace, name=name, uid=uid, status=body.status, identities=identity,
-        pool=runtime.pool, secrets=runtime.secrets, statuses=runtime.statuses,
-        events=post_event, ready=runtime.metrics.ready_bindings, settings=runtime.settings,
-        principals=runtime.identity_statuses.saw_principal,
-        clock=runtime.clock, rng=runtime.rng,
-    )
-    wake = runtime.wakeups.register(reconciler.key)
-    try:
-        while not stopped:
-            runtime.wakeups.saw(reconciler.key, body.metadata.get("generation"))
-            delay = await reconciler.step(body)
-            await runtime.wakeups.sleep(wake, delay, until=stopped.wait())
-    finally:
-        runtime.wakeups.unregister(reconciler.key, wake)
-        reconciler.forget()
-
-
-@kopf.on.event(*BINDING_RESOURCE, registry=registry)  # type: ignore[arg-type]
-async def wake_on_spec_change(
-    type: str | None,
-    namespace: str | None,
-    name: str,
-    meta: kopf.Meta,
-    status: kopf.Status,
-    memo: kopf.Memo,
-    identities_by_name: IdentityIndex,
-    bindings_by_identity: BindingIndex,
-    **_: Any,
-) -> None:
-    runtime = _runtime(memo)
-    if type in (None, "ADDED", "DELETED") or meta.get("generation") != status.get(
-        "observedGeneration"
-    ):
-        _recount(runtime, identities_by_name, bindings_by_identity)
-    if not namespace:
-        return
-    if meta.get("generation") != status.get("observedGeneration"):
-        runtime.wakeups.wake_for((namespace, name), meta.get("generation"))
-    request = meta.annotations.get(REFRESH_ANNOTATION)
-    if request and request != status.get(HANDLED_REFRESH_FIELD):
-        runtime.wakeups.wake((namespace, name))
-
-
-@kopf.on.delete(*BINDING_RESOURCE, registry=registry)
-async def remove_secret(
-    namespace: str | None, uid: str, spec: kopf.Spec, memo: kopf.Memo, **_: Any
-) -> None:
-    """Owner references let the garbage collector do this too; we do not wait for it."""
     if namespace is None:
         return
-    try:
-        secret_name = parse_binding(spec).secret.name
-    except ConfigurationError:
+    runtime = _runtime(memo)
+    if carries_legacy_marks(body.metadata):
+        await release(runtime.custom_objects, body.metadata)
+    if type == "DELETED" or body.metadata.get("deletionTimestamp"):
+        # The Secret's owner reference lets the garbage collector delete it.
+        runtime.fleet.forget_binding(namespace, name)
         return
-    try:
-        await _runtime(memo).secrets.delete(
-            SecretTarget(namespace=namespace, name=secret_name, owner_key=uid, identity="")
-        )
-    except SecretConflict:
-        log.info("Secret %s/%s is not ours; left in place", namespace, secret_name)
+    runtime.fleet.saw_binding(namespace, name, body)
 
 
 # -- secrets ----------------------------------------------------------------------------------
 
 
 @kopf.on.event("v1", "secrets", labels=dict([MANAGED_BY_LABEL]), registry=registry)
-async def wake_on_secret_drift(
-    type: str | None, body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any
+async def secret_changed(
+    type: str | None, body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo,
+    **_: Any,
 ) -> None:
-    annotations = body.metadata.annotations
-    drifted = type == "DELETED" or annotations.get(CHECKSUM_ANNOTATION) != (
-        data_checksum(body.get("data") or {})
-    )
-    if not drifted or namespace is None:
+    if namespace is None:
         return
+    runtime = _runtime(memo)
+    secret = cached_secret(body)
+    if type == "DELETED":
+        runtime.secret_cache.gone(namespace, name, secret.resource_version)
+        drifted = True
+    else:
+        drifted = runtime.secret_cache.saw(namespace, name, secret) and (
+            body.metadata.annotations.get(CHECKSUM_ANNOTATION) is None
+            or not secret.facts.checksum_matches
+        )
     for owner in body.metadata.get("ownerReferences") or []:
-        if owner.get("kind") == BINDING_KIND:
-            _runtime(memo).wakeups.wake((namespace, owner.get("name")))
+        if drifted and owner.get("kind") == BINDING_KIND:
+            runtime.fleet.wake((namespace, owner.get("name")))

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from ..errors import ExternalIdentityError, Problem, SecretConflict
 from ..secretdata import SecretTarget, StoredToken
-from ..secretwriter import SecretWriter
 from ..timefmt import rfc3339
 from . import outcomes
 from .backoffs import Backoff, after_failure, restored_backoff
@@ -41,6 +40,7 @@ from .schedule import refresh_moment
 from .settings import OperatorSettings
 from .statuses import StatusWriter
 from .targets import read_target
+from .tokensecrets import TokenSecrets
 
 __all__ = ["BindingReconciler", "EventSink", "IdentityLookup", "PrincipalSink"]
 
@@ -66,7 +66,7 @@ class BindingReconciler:
         status: Mapping[str, Any],
         identities: IdentityLookup,
         pool: ExchangePool,
-        secrets: SecretWriter,
+        secrets: TokenSecrets,
         statuses: StatusWriter,
         events: EventSink,
         ready: ReadyBindings,
@@ -97,6 +97,11 @@ class BindingReconciler:
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+    @property
+    def status(self) -> Mapping[str, Any]:
+        """The binding's status as this reconciler last wrote (or first found) it."""
+        return self._status
 
     async def step(self, body: Mapping[str, Any]) -> float:
         """Bring the binding up to date; return seconds until the next step is due."""

@@ -5,20 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
+from ..errors import ExternalIdentityError
 from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
+from .events import EventPoster
 from .exchangers import ExchangePool, credential_sources
+from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
+from .identitycache import IdentityCache
+from .listing import list_identities, list_token_secrets
 from .metrics import Metrics
+from .reconciler import BindingReconciler
+from .secretcache import SecretCache, cached_secret
 from .settings import OperatorSettings
 from .statuses import StatusWriter
-from .wakeups import Wakeups
+from .tokensecrets import TokenSecrets
 
 __all__ = ["Runtime", "build_runtime"]
 
@@ -34,20 +44,83 @@ class Runtime:
     settings: OperatorSettings
     api: client.ApiClient
     pool: ExchangePool
-    secrets: SecretWriter
+    secrets: TokenSecrets
+    secret_cache: SecretCache
     statuses: StatusWriter
+    events: EventPoster
     metrics: Metrics
     identity_statuses: IdentityStatuses
-    wakeups: Wakeups = field(default_factory=Wakeups)
-    #: The last generation of each identity seen, to tell spec changes from status writes.
-    identity_generations: dict[str, int | None] = field(default_factory=dict)
+    identities: IdentityCache = field(default_factory=IdentityCache)
     rng: random.Random = field(default_factory=random.Random)
+    fleet: BindingFleet = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.fleet = BindingFleet(
+            reconciler_for=self._reconciler_for,
+            workers=self.settings.max_concurrent_exchanges,
+            retry_seconds=self.settings.backoff_base_seconds,
+            prepare=self._prepare,
+        )
+        self.fleet.on_membership_change = self.recount
+
+    @property
+    def custom_objects(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
 
     @staticmethod
     def clock() -> datetime:
         return utcnow()
 
+    def recount(self) -> None:
+        """Bindings or identities came or went: identity ``status.bindings`` is due a look."""
+        self.identity_statuses.stale(
+            counts=self.fleet.counts, known=self.identities.names,
+            written=self.identities.written_status(),
+        )
+
+    def _reconciler_for(
+        self, key: BindingKey, uid: str, status: Mapping[str, Any]
+    ) -> BindingReconciler:
+        namespace, name = key
+
+        def post_event(*, warning: bool, reason: str, message: str) -> None:
+            self.events.post(namespace=namespace, name=name, uid=uid, warning=warning,
+                             reason=reason, message=message, now=self.clock())
+
+        return BindingReconciler(
+            namespace=namespace, name=name, uid=uid, status=status,
+            identities=self.identities.get, pool=self.pool, secrets=self.secrets,
+            statuses=self.statuses, events=post_event, ready=self.metrics.ready_bindings,
+            principals=self.identity_statuses.saw_principal, settings=self.settings,
+            clock=self.clock, rng=self.rng,
+        )
+
+    async def _prepare(self) -> None:
+        """List identities and our Secrets once, before any binding is stepped."""
+        while True:
+            try:
+                identities = await list_identities(client.CustomObjectsApi(self.api))
+                secrets = await list_token_secrets(
+                    client.CoreV1Api(self.api), self.settings.namespaces
+                )
+            except (ExternalIdentityError, ApiException) as error:
+                log.warning("cannot list identities and token Secrets yet, retrying: %s",
+                            getattr(error, "reason", None) or error)
+                await asyncio.sleep(self.settings.backoff_base_seconds)
+                continue
+            break
+        for identity in identities:
+            self.identities.saw(identity)
+        for secret in secrets:
+            metadata = secret.get("metadata") or {}
+            self.secret_cache.saw(metadata.get("namespace", ""), metadata.get("name", ""),
+                                  cached_secret(secret))
+        log.info("Listed %d identities and %d token Secrets", len(identities), len(secrets))
+        self.recount()
+
     async def close(self) -> None:
+        await self.fleet.stop()
+        await self.events.close()
         await self.identity_statuses.close()
         await self.pool.close()
         await asyncio.to_thread(self.api.close)
@@ -73,12 +146,15 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         log.info("Watching namespaces %s only: ExternalIdentity status.bindings and "
                  "status.principal are left to a cluster-wide operator",
                  ", ".join(settings.namespaces))
+    secret_cache = SecretCache()
     return Runtime(
         settings=settings,
         api=api,
         pool=pool,
-        secrets=SecretWriter(client.CoreV1Api(api)),
+        secrets=TokenSecrets(SecretWriter(client.CoreV1Api(api)), secret_cache),
+        secret_cache=secret_cache,
         statuses=statuses,
+        events=EventPoster(client.CoreV1Api(api)),
         metrics=metrics,
         identity_statuses=IdentityStatuses(statuses, enabled=not settings.namespaces),
     )

@@ -1,0 +1,177 @@
+"""Every binding this operator keeps: what it knows of each, and the workers that step them.
+
+kopf's event handlers tell the fleet what changed (:meth:`BindingFleet.saw_binding`,
+:meth:`forget_binding`, :meth:`identity_changed`, :meth:`wake`); a fixed number of workers
+take due bindings from one :class:`.scheduler.DueQueue` and run their reconciler's step.
+Nothing is stepped before :meth:`start` has listed the identities and the operator's own
+Secrets once, so no binding decides on an empty cache (and revokes what it should not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
+from .reconciler import BindingReconciler
+from .scheduler import NO_TOKEN, DueQueue
+
+__all__ = ["BindingFleet", "BindingKey", "ReconcilerFactory"]
+
+BindingKey = tuple[str, str]  # (namespace, name)
+
+log = logging.getLogger(__name__)
+
+#: Builds the reconciler of a binding first seen as (key, uid, status).
+ReconcilerFactory = Callable[[BindingKey, str, Mapping[str, Any]], BindingReconciler]
+
+
+@dataclass
+class _Binding:
+    uid: str
+    #: spec and the metadata a step reads (generation, the refresh request), nothing else.
+    body: dict[str, Any]
+    identity: str | None
+    reconciler: BindingReconciler
+    #: The generation the last step acted on.
+    stepped: int | None = None
+
+
+def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
+    metadata: Mapping[str, Any] = body.get("metadata") or {}
+    request = (metadata.get("annotations") or {}).get(REFRESH_ANNOTATION)
+    return {
+        "spec": copy.deepcopy(dict(body.get("spec") or {})),
+        "metadata": {
+            "generation": metadata.get("generation"),
+            "annotations": {REFRESH_ANNOTATION: request} if request else {},
+        },
+    }
+
+
+def _identity_of(body: Mapping[str, Any]) -> str | None:
+    name = ((body.get("spec") or {}).get("externalIdentityRef") or {}).get("name")
+    return name if isinstance(name, str) else None
+
+
+class BindingFleet:
+    def __init__(
+        self,
+        *,
+        reconciler_for: ReconcilerFactory,
+        workers: int,
+        retry_seconds: float,
+        prepare: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._reconciler_for = reconciler_for
+        self._workers = workers
+        self._retry = retry_seconds
+        self._prepare = prepare
+        self._bindings: dict[BindingKey, _Binding] = {}
+        self._queue = DueQueue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.on_membership_change: Callable[[], None] = lambda: None
+
+    def __len__(self) -> int:
+        return len(self._bindings)
+
+    # -- what kopf's handlers tell us -------------------------------------------------------------
+
+    def saw_binding(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        key = (namespace, name)
+        metadata: Mapping[str, Any] = body.get("metadata") or {}
+        uid = str(metadata.get("uid") or "")
+        known = self._bindings.get(key)
+        if known is not None and known.uid != uid:  # deleted and re-created under the name
+            self.forget_binding(namespace, name)
+            known = None
+        compact = _compact(body)
+        identity = _identity_of(body)
+        if known is None:
+            reconciler = self._reconciler_for(key, uid, body.get("status") or {})
+            self._bindings[key] = _Binding(uid, compact, identity, reconciler)
+            self._queue.schedule(key, delay=0)
+            self.on_membership_change()
+            return
+        known.body = compact
+        if known.identity != identity:
+            known.identity = identity
+            self.on_membership_change()
+        request = compact["metadata"]["annotations"].get(REFRESH_ANNOTATION)
+        if compact["metadata"]["generation"] != known.stepped or (
+            request and request != known.reconciler.status.get(HANDLED_REFRESH_FIELD)
+        ):
+            self._queue.wake(key)
+
+    def forget_binding(self, namespace: str, name: str) -> None:
+        binding = self._bindings.pop((namespace, name), None)
+        if binding is None:
+            return
+        self._queue.remove((namespace, name))
+        binding.reconciler.forget()
+        self.on_membership_change()
+
+    def identity_changed(self, identity: str) -> None:
+        for key, binding in self._bindings.items():
+            if binding.identity == identity:
+                self._queue.wake(key)
+
+    def wake(self, key: BindingKey) -> None:
+        self._queue.wake(key)
+
+    def counts(self) -> dict[str, int]:
+        """How many bindings reference each identity."""
+        counts: dict[str, int] = {}
+        for binding in self._bindings.values():
+            if binding.identity is not None:
+                counts[binding.identity] = counts.get(binding.identity, 0) + 1
+        return counts
+
+    # -- running ----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [asyncio.get_running_loop().create_task(self._run())]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run(self) -> None:
+        await self._prepare()
+        workers = [
+            asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
+        ]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            key = await self._queue.take()
+            assert isinstance(key, tuple)
+            binding = self._bindings.get(key)
+            if binding is None:
+                self._queue.done(key, delay=None)
+                continue
+            delay: float | None = self._retry
+            try:
+                binding.stepped = binding.body["metadata"]["generation"]
+                delay = await binding.reconciler.step(binding.body)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop the other bindings
+                log.exception("%s/%s: step failed unexpectedly; retrying in %ss", *key,
+                              self._retry)
+            finally:
+                held = binding.reconciler.held
+                urgency = held.expires_at.timestamp() if held is not None else NO_TOKEN
+                self._queue.done(key, delay=delay, urgency=urgency)

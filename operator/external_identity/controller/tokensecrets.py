@@ -1,0 +1,31 @@
+"""Binding Secrets read from the watch-fed cache and written through the API, cache kept in step."""
+
+from __future__ import annotations
+
+from ..secretdata import SecretTarget, StoredToken
+from ..secretwriter import SecretWriter
+from ..tokens import IssuedToken
+from .secretcache import SecretCache, cached_secret
+
+__all__ = ["TokenSecrets"]
+
+
+class TokenSecrets:
+    def __init__(self, writer: SecretWriter, cache: SecretCache) -> None:
+        self._writer = writer
+        self._cache = cache
+
+    async def read(self, target: SecretTarget) -> StoredToken | None:
+        """As :meth:`SecretWriter.read`, from the cache: no API request."""
+        return self._cache.lookup(target)
+
+    async def write(
+        self, target: SecretTarget, token: IssuedToken, *, known: StoredToken | None
+    ) -> None:
+        stored = await self._writer.write(target, token, known=known)
+        self._cache.saw(target.namespace, target.name, cached_secret(stored))
+
+    async def delete(self, target: SecretTarget) -> bool:
+        deleted = await self._writer.delete(target)
+        self._cache.gone(target.namespace, target.name)
+        return deleted
