@@ -46,6 +46,8 @@ def _b64(number: int) -> str:
 class TokenSigner:
     issuer: str = DEFAULT_ISSUER
     key: rsa.RSAPrivateKey = field(default_factory=_process_key, repr=False)
+    #: Every token a TokenRequest returned, for tests that scan for leaked secrets.
+    issued: list[str] = field(default_factory=list, repr=False)
 
     @property
     def key_id(self) -> str:
@@ -125,6 +127,7 @@ class TokenSigner:
             service_account_uid=account["metadata"]["uid"], audiences=audiences,
             expiration_seconds=expiration,
         )
+        self.issued.append(token)
         stamp = "%Y-%m-%dT%H:%M:%SZ"
         return {
             "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",

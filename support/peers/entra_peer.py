@@ -89,6 +89,8 @@ class EntraPeer:
         self.clients: dict[str, EntraClient] = {}
         self.tenant_ids: set[str] = set()
         self.requests: list[EntraRequest] = []
+        #: Every access token minted, for tests that scan for leaked secrets.
+        self.minted: list[str] = []
         self.reset()
         cert = ca.issue_cert("127.0.0.1", "localhost")
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -110,6 +112,7 @@ class EntraPeer:
             self.clients = {self.default_client.client_id: self.default_client}
             self.tenant_ids = {self.tenant_id}
             self.requests = []
+            self.minted = []
         self.token_dir = token_dir or self.workdir
 
     # -- addresses and identities ----------------------------------------------
@@ -201,10 +204,14 @@ class EntraPeer:
             claim_overrides=tuple(config.claim_overrides.items()),
         )
         if config.signing == "forged":
-            return mint_access_token(spec, self.forged_key, kid=self.signing_key.kid)
-        if config.signing == "unknown-kid":
-            return mint_access_token(spec, self.forged_key)
-        return mint_access_token(spec, self.signing_key)
+            token = mint_access_token(spec, self.forged_key, kid=self.signing_key.kid)
+        elif config.signing == "unknown-kid":
+            token = mint_access_token(spec, self.forged_key)
+        else:
+            token = mint_access_token(spec, self.signing_key)
+        with self._lock:
+            self.minted.append(token)
+        return token
 
     def federated_assertion(
         self, *, subject: str = "system:serviceaccount:default:workload", lifetime: int = 3600

@@ -211,8 +211,9 @@ class StsPeer:
     ) -> str:
         """Create ``role_name`` unless it exists: assumable by the admin user, and with web
         identities of the given trust statements (default: any ServiceAccount of the peer's own
-        cluster issuer)."""
+        cluster issuer). Given statements replace an existing role's trust policy."""
         iam = self.client("iam")
+        replace = web_identities is not None
         if web_identities is None:
             web_identities = [self.web_identity_statement(
                 CLUSTER_ISSUER, "system:serviceaccount:*", like=True)]
@@ -227,8 +228,11 @@ class StsPeer:
                 *web_identities,
             ],
         }
-        with suppress(iam.exceptions.EntityAlreadyExistsException):
+        try:
             iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+        except iam.exceptions.EntityAlreadyExistsException:
+            if replace:
+                iam.update_assume_role_policy(RoleName=role_name, PolicyDocument=json.dumps(trust))
         return self.role_arn(role_name)
 
     def create_workload_role(

@@ -13,13 +13,16 @@ This middleware does the same, in order, answering with STS's own error document
    ``Principal.Federated`` is that provider and whose ``StringEquals``/``StringLike`` conditions
    on ``HOST/PATH:sub`` and ``HOST/PATH:aud`` hold — else 403 ``AccessDenied``.
 
-Only then does the request reach moto. Every attempt is logged in :attr:`WebIdentityCheck.calls`.
+Only then does the request reach moto. Every attempt is logged in :attr:`WebIdentityCheck.calls`,
+and the secret parts of the credentials moto issued in :attr:`WebIdentityCheck.issued_secrets`
+(for tests that scan for leaks).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +39,7 @@ from .sts_faults import StartResponse, WsgiApp, _error
 __all__ = ["WebIdentityCall", "WebIdentityCheck", "provider_path"]
 
 ACTION = "AssumeRoleWithWebIdentity"
+_SECRETS = re.compile(r"<(?:SecretAccessKey|SessionToken)>([^<]+)</")
 
 
 def provider_path(issuer: str) -> str:
@@ -64,6 +68,7 @@ class WebIdentityCheck:
     app: WsgiApp
     keys: OidcKeys = field(default_factory=OidcKeys)
     calls: list[WebIdentityCall] = field(default_factory=list)
+    issued_secrets: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -83,7 +88,10 @@ class WebIdentityCheck:
             self._log(WebIdentityCall(role_arn, session, subject, refusal.code))
             return _error(start_response, refusal.status, refusal.code, refusal.message)
         self._log(WebIdentityCall(role_arn, session, subject, None))
-        return self.app(environ, start_response)
+        answer = b"".join(self.app(environ, start_response))
+        with self._lock:
+            self.issued_secrets += _SECRETS.findall(answer.decode("utf-8", "replace"))
+        return [answer]
 
     def calls_for(self, subject: str) -> list[WebIdentityCall]:
         with self._lock:
@@ -92,6 +100,7 @@ class WebIdentityCheck:
     def clear(self) -> None:
         with self._lock:
             self.calls.clear()
+            self.issued_secrets.clear()
 
     def _log(self, call: WebIdentityCall) -> None:
         with self._lock:

@@ -81,13 +81,20 @@ def test_an_invalid_identity_spec_is_refused_and_the_secret_kept() -> None:
     assert refusal.revoke is None
 
 
-def test_service_account_credentials_are_refused_as_not_supported_yet() -> None:
-    identity = identity_body(credentials={"source": "ServiceAccount"}, allowedNamespaces=["x"])
+def test_per_workload_credentials_without_a_service_account_name_are_an_invalid_spec() -> None:
+    identity = identity_body(credentials={"source": "ServiceAccount"})
     refusal = refused(decide(situation(identity=identity, stored=stored())),
-                      reasons.CREDENTIALS_UNAVAILABLE)
-    assert "does not support" in refusal.problem.message
-    assert not refusal.problem.retryable
+                      reasons.INVALID_SPEC)
+    assert "spec.serviceAccountName" in refusal.problem.message
     assert refusal.revoke is None
+
+
+def test_per_workload_credentials_exchange_as_the_bindings_service_account() -> None:
+    identity = identity_body(credentials={"source": "ServiceAccount"})
+    spec = binding_spec(serviceAccountName="api", namespace="elsewhere")
+    plan = decide(situation(spec=spec, identity=identity))
+    assert isinstance(plan, Exchange), plan
+    assert (plan.binding.namespace, plan.binding.service_account_name) == (NAMESPACE, "api")
 
 
 def test_a_namespace_the_identity_does_not_allow_is_refused_and_our_secret_deleted() -> None:

@@ -100,3 +100,11 @@ def test_inputs_key_changes_with_the_generation_or_any_identity_field(
 def test_inputs_key_tells_a_missing_identity_from_a_present_one() -> None:
     assert inputs_key(1, None) != inputs_key(1, {"spec": identity_spec()})
     assert inputs_key(1, None) == inputs_key(1, None)
+
+
+def test_per_workload_tokens_answer_the_service_account_and_audience_that_proved_them() -> None:
+    workload = identity_spec(credentials={"source": "ServiceAccount"})
+    api = fingerprint(binding_spec(serviceAccountName="api"), workload)
+    assert fingerprint(binding_spec(serviceAccountName="worker"), workload) != api
+    other_audience = identity_spec(credentials={"source": "ServiceAccount", "audience": "x"})
+    assert fingerprint(binding_spec(serviceAccountName="api"), other_audience) != api

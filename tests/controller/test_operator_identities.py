@@ -130,7 +130,7 @@ def test_status_bindings_drops_a_binding_deleted_while_the_operator_was_down(
 # -- credentials.source ServiceAccount --------------------------------------------------------
 
 
-def test_service_account_credentials_are_reported_as_unsupported(
+def test_a_per_workload_identity_is_ready_and_never_falls_back_to_the_operator(
     cluster: Cluster,
     account: ServiceAccount,
     start_operator: Callable[..., OperatorProcess],
@@ -142,16 +142,16 @@ def test_service_account_credentials_are_reported_as_unsupported(
     ready = wait_for(
         lambda: (c := identity_ready(cluster)) is not None and c, message="identity Ready"
     )
-    assert (ready["status"], ready["reason"]) == ("False", "CredentialsUnavailable")
-    assert "not supported" in ready["message"] and "yet" in ready["message"]
-    assert "credentials.source" in ready["message"]
+    assert (ready["status"], ready["reason"]) == ("True", "Valid")
+    assert "not supported" not in ready["message"]
+    assert "serviceAccountName" in ready["message"]
     assert identity_status(cluster).get("observedGeneration") == identity(cluster)["metadata"][
         "generation"
     ]
 
     condition = cluster.wait_ready("CredentialsUnavailable")
     assert condition["status"] == "False"
-    assert "credentials.source" in condition["message"]
+    assert "ServiceAccount payments/payments-api does not exist" in condition["message"]
     assert cluster.secret() is None
     assert cluster.phase.records.requests == [], "no request may reach the token service"
     assert cluster.phase.records.tokens == []
@@ -163,9 +163,9 @@ def test_switching_to_operator_credentials_makes_the_identity_and_binding_ready(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity(credentials={"source": "ServiceAccount"})
-    cluster.apply_binding(account.id, ttl=600)
+    cluster.apply_binding(account.id, ttl=600)  # names no ServiceAccount
     start_operator()
-    cluster.wait_ready("CredentialsUnavailable")
+    assert "spec.serviceAccountName" in cluster.wait_ready("InvalidSpec")["message"]
 
     patch_identity(cluster, {"credentials": {"source": "Operator"}})
     wait_for(

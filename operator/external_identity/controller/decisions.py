@@ -41,9 +41,7 @@ from .schedule import refresh_moment
 from .specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
 from .targets import secret_target
 
-__all__ = ["UNSUPPORTED_SOURCES", "decide"]
-
-UNSUPPORTED_SOURCES = frozenset({"ServiceAccount"})
+__all__ = ["decide"]
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def decide(situation: Situation) -> Plan:
 
 def _check_inputs(situation: Situation) -> _Checked | Problem:
     try:
-        binding = parse_binding(situation.spec)
+        binding = parse_binding(situation.spec, namespace=situation.namespace)
     except ConfigurationError as error:
         return problem_for(error)
     name = binding.external_identity_ref.name
@@ -112,12 +110,12 @@ def _check_inputs(situation: Situation) -> _Checked | Problem:
         identity = parse_identity(situation.identity.get("spec") or {})
     except ConfigurationError as error:
         return Problem(reasons.INVALID_SPEC, f"ExternalIdentity {name!r} is invalid: {error}")
-    if identity.credentials.source in UNSUPPORTED_SOURCES:
+    if identity.credentials.source == "ServiceAccount" and not binding.service_account_name:
         return Problem(
-            reasons.CREDENTIALS_UNAVAILABLE,
-            f"ExternalIdentity {name!r} uses credentials.source "
-            f"{identity.credentials.source}, which this operator version does not support "
-            "yet; set credentials.source to Operator",
+            reasons.INVALID_SPEC,
+            f"ExternalIdentity {name!r} exchanges the binding's own Kubernetes ServiceAccount "
+            "(credentials.source ServiceAccount); set spec.serviceAccountName to a "
+            f"ServiceAccount in namespace {situation.namespace!r}",
         )
     if not identity.allows_namespace(situation.namespace):
         return Problem(

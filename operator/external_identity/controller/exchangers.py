@@ -1,10 +1,10 @@
 """Shared, cached exchange machinery: providers, HTTP clients, a concurrency bound.
 
-Seams for what comes next: a :class:`CredentialSource` decides whose cloud
-identity a binding proves (the operator pod's own today; a per-workload
-TokenRequest later) and a :class:`TokenService` decides where the proof goes
-(Phase's external-identity API today). Adding either touches only this module's
-registries, never the controller.
+Seams: a :class:`CredentialSource` decides whose cloud identity a binding proves
+(``Operator``: the operator pod's own; ``ServiceAccount``: the binding's own Kubernetes
+ServiceAccount, through a TokenRequest — :mod:`external_identity.workloads`) and a
+:class:`TokenService` decides where the proof goes (Phase's external-identity API today).
+Adding either touches only this module's registries, never the controller.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 import httpx
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, CoreV1Api
 
 from ..errors import ConfigurationError, ExternalIdentityError
 from ..proofs import ProofProvider
 from ..providers.factory import ProviderSettings, build_provider
 from ..tokens import IssuedToken
 from ..tokenservice import TokenServiceClient, build_http_client
+from ..workloads import ServiceAccountCredentials
 from .metrics import Metrics
 from .specs import BindingSpec, IdentitySpec
 
@@ -45,6 +46,9 @@ class CredentialSource(Protocol):
 
     def provider_for(self, identity: IdentitySpec, binding: BindingSpec) -> ProofProvider: ...
 
+    def forget(self, namespace: str, name: str) -> None:
+        """The Kubernetes ServiceAccount ``namespace/name`` was deleted or changed."""
+
     async def close(self) -> None: ...
 
 
@@ -66,6 +70,9 @@ class OperatorCredentials:
             provider = self._providers[settings] = self._build(settings)
         return provider
 
+    def forget(self, namespace: str, name: str) -> None:
+        return None  # the operator's credentials belong to no workload ServiceAccount
+
     async def close(self) -> None:
         providers, self._providers = list(self._providers.values()), {}
         for provider in providers:
@@ -78,8 +85,10 @@ def credential_sources(api: ApiClient) -> dict[str, CredentialSource]:
     ``api`` is the operator's Kubernetes client, for sources that ask the API server for
     credentials of their own.
     """
-    del api  # no source needs the API server yet
-    return {"Operator": OperatorCredentials()}
+    return {
+        "Operator": OperatorCredentials(),
+        "ServiceAccount": ServiceAccountCredentials(CoreV1Api(api)),
+    }
 
 
 class ExchangePool:
@@ -103,6 +112,12 @@ class ExchangePool:
         if client is None:
             client = self._http[key] = build_http_client(ca_bundle_pem=key[0], timeout=key[1])
         return client
+
+    def forget_service_account(self, namespace: str, name: str) -> None:
+        """A Kubernetes ServiceAccount was deleted or changed: drop the credentials cached for
+        it (a ServiceAccount watch calls this; without one, the cache notices later)."""
+        for source in self._sources.values():
+            source.forget(namespace, name)
 
     def token_service(self, identity: IdentitySpec) -> TokenService:
         return TokenServiceClient(

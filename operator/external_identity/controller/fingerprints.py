@@ -16,8 +16,12 @@ from .specs import BindingSpec, IdentitySpec
 
 __all__ = ["inputs_key", "issued_for"]
 
-#: Identity fields that do not change the token it mints (they are checked on every wake-up).
-_NOT_MINTING = frozenset({"description", "allowed_namespaces"})
+#: Identity fields that do not change the token it mints (they are checked on every wake-up);
+#: ``credentials.audience`` matters only for per-workload identities, which add it themselves
+#: (so the fingerprints of tokens minted before the field existed stay the same).
+_NOT_MINTING: dict[str, Any] = {
+    "description": True, "allowed_namespaces": True, "credentials": {"audience"},
+}
 
 
 def _digest(document: object) -> str:
@@ -26,15 +30,18 @@ def _digest(document: object) -> str:
 
 
 def issued_for(binding: BindingSpec, identity_name: str, identity: IdentitySpec) -> str:
-    """What a token minted now would answer: account, TTL and the identity's minting settings."""
-    return _digest(
-        {
-            "serviceAccountId": binding.service_account_id.lower(),
-            "ttl": binding.ttl,
-            "identity": identity_name,
-            "identitySpec": identity.model_dump(mode="json", exclude=set(_NOT_MINTING)),
-        }
-    )
+    """What a token minted now would answer: account, TTL and the identity's minting settings
+    (and, for per-workload identities, whose Kubernetes ServiceAccount proved it)."""
+    inputs: dict[str, Any] = {
+        "serviceAccountId": binding.service_account_id.lower(),
+        "ttl": binding.ttl,
+        "identity": identity_name,
+        "identitySpec": identity.model_dump(mode="json", exclude=_NOT_MINTING),
+    }
+    if identity.credentials.source == "ServiceAccount":
+        inputs["serviceAccountName"] = binding.service_account_name
+        inputs["audience"] = identity.credentials.audience
+    return _digest(inputs)
 
 
 def inputs_key(

@@ -11,7 +11,6 @@ from typing import Any
 from ..errors import ConfigurationError, ExternalIdentityError
 from . import conditions as reasons
 from .conditions import set_condition
-from .decisions import UNSUPPORTED_SOURCES
 from .specs import parse_identity
 from .statuses import StatusWriter
 
@@ -33,15 +32,10 @@ def identity_readiness(
     except ConfigurationError as error:
         ready, reason, message = False, reasons.INVALID_SPEC, str(error)
     else:
-        if identity.credentials.source in UNSUPPORTED_SOURCES:
-            ready, reason = False, reasons.CREDENTIALS_UNAVAILABLE
-            message = (
-                f"credentials.source {identity.credentials.source} (per-workload identity) is "
-                "not supported by this operator version yet, so every binding would fail; "
-                "set credentials.source to Operator"
-            )
-        else:
-            ready, reason, message = True, reasons.VALID, "spec is valid"
+        ready, reason, message = True, reasons.VALID, "spec is valid"
+        if identity.credentials.source == "ServiceAccount":
+            message = ("spec is valid; each binding exchanges its own ServiceAccount "
+                       "(spec.serviceAccountName)")
     return {
         "conditions": set_condition(
             previous.get("conditions") or [], type_=reasons.READY, status=ready,

@@ -59,6 +59,8 @@ class AzureSpec(_Spec):
 
 class CredentialsSpec(_Spec):
     source: Literal["Operator", "ServiceAccount"] = "Operator"
+    #: The TokenRequest audience for source ServiceAccount (default: the provider's own).
+    audience: str | None = Field(None, min_length=1, max_length=253)
 
 
 class IdentitySpec(_Spec):
@@ -156,9 +158,11 @@ class BindingSpec(_Spec):
     service_account_id: str = Field(pattern=UUID_PATTERN)
     ttl: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
     refresh_policy: RefreshPolicy = RefreshPolicy()
-    service_account_name: str | None = None
+    service_account_name: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
     suspend: bool = False
     secret: SecretSpec
+    #: The binding's own namespace (metadata, not spec): where ``service_account_name`` lives.
+    namespace: str = Field("", exclude=True)
 
 
 def _describe(error: ValidationError) -> str:
@@ -178,8 +182,10 @@ def parse_identity(spec: Mapping[str, Any]) -> IdentitySpec:
         raise ConfigurationError(_describe(error)) from None
 
 
-def parse_binding(spec: Mapping[str, Any]) -> BindingSpec:
+def parse_binding(spec: Mapping[str, Any], *, namespace: str = "") -> BindingSpec:
+    """The binding's spec; ``namespace`` is the binding's own (never taken from the spec)."""
+    fields = {key: value for key, value in spec.items() if key != "namespace"}
     try:
-        return BindingSpec.model_validate(dict(spec))
+        return BindingSpec.model_validate({**fields, "namespace": namespace})
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None

@@ -11,7 +11,7 @@ and refreshes it before it expires; we reuse one credential for all exchanges.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -19,6 +19,7 @@ import jwt
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import AzureAuthorityHosts, CredentialUnavailableError
 from azure.identity.aio import (
+    ClientAssertionCredential,
     EnvironmentCredential,
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
@@ -32,6 +33,7 @@ __all__ = [
     "EXCHANGE_PATH",
     "AzureProvider",
     "build_azure_credential",
+    "build_client_assertion_credential",
     "is_microsoft_authority",
     "scope_for",
 ]
@@ -101,6 +103,16 @@ def build_azure_credential(
     if environ.get("AZURE_CLIENT_SECRET") or environ.get("AZURE_CLIENT_CERTIFICATE_PATH"):
         return EnvironmentCredential(**authority_kwargs)
     return ManagedIdentityCredential(client_id=client)
+
+
+def build_client_assertion_credential(
+    *, tenant_id: str, client_id: str, assertion: Callable[[], str], authority: str | None
+) -> AsyncTokenCredential:
+    """Entra client credentials whose client assertion ``assertion()`` supplies (a Kubernetes
+    ServiceAccount token, for per-workload identity)."""
+    return ClientAssertionCredential(
+        tenant_id, client_id, assertion, **_authority_kwargs(authority)
+    )
 
 
 class AzureProvider:
