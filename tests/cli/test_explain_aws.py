@@ -296,3 +296,13 @@ def test_exchange_without_a_binding_is_a_usage_error(
     result = explain(capsys, "-f", manifest(tmp_path, _identity(tls_phase, sts_peer)), "--exchange")
     assert result.code == 2
     assert result.err.startswith("error: --exchange needs a ServiceAccountBinding")
+
+
+def test_help_documents_every_flag_and_check(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        explain(capsys, "--help")
+    text = capsys.readouterr().out
+    for word in ("--filename", "--identity", "--binding", "--namespace", "--exchange",
+                 "--kubeconfig", "--context", "schema", "namespace", "credentials", "principal",
+                 "sts-endpoint", "token-service", "exit status"):
+        assert word in text
