@@ -205,16 +205,17 @@ def test_refresh_policy_bounds_are_those_of_the_operator_flags(binding_crd: Crd)
     assert (margin["type"], margin["minimum"], margin["maximum"]) == ("integer", 0, 3600)
 
 
-def test_credentials_source_says_per_workload_identity_is_not_supported_yet(
-    identity_crd: Crd,
-) -> None:
+def test_credentials_source_describes_per_workload_identity(identity_crd: Crd) -> None:
     source = _node(identity_crd, "spec", "credentials", "source")
     assert source["enum"] == ["Operator", "ServiceAccount"]
     assert source["default"] == "Operator"
     description = " ".join(source["description"].split())
-    assert "not supported by this operator version" in description
-    assert "Ready=False" in description
-    assert "CredentialsUnavailable" in description
+    assert "not supported" not in description
+    for convention in ("eks.amazonaws.com/role-arn", "azure.workload.identity/client-id",
+                       "spec.serviceAccountName", "AssumeRoleWithWebIdentity"):
+        assert convention in description
+    audience = _node(identity_crd, "spec", "credentials", "audience")
+    assert (audience["type"], audience["maxLength"]) == ("string", 253)
 
 
 def test_identity_spec_has_exactly_the_api_contract_fields(identity_crd: Crd) -> None:
@@ -232,7 +233,7 @@ def test_identity_spec_has_exactly_the_api_contract_fields(identity_crd: Crd) ->
         "authorityHost",
         "clientId",
     }
-    assert set(_properties(identity_crd, "spec", "credentials")) == {"source"}
+    assert set(_properties(identity_crd, "spec", "credentials")) == {"source", "audience"}
 
 
 def test_binding_spec_has_exactly_the_api_contract_fields(binding_crd: Crd) -> None:
