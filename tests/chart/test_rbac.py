@@ -67,13 +67,31 @@ def test_cluster_wide_rules_by_default(render: Renderer) -> None:
     ]
 
 
-def test_token_requests_are_allowed_only_for_per_workload_identity(render: Renderer) -> None:
+def test_service_accounts_and_token_requests_are_allowed_only_for_per_workload_identity(
+    render: Renderer,
+) -> None:
     without = permissions(render(), SA)
     with_tokens = permissions(render(variant="per-workload"), SA)
-    token = Permission(None, "", "serviceaccounts/token", "create")
-    assert token not in without
-    assert with_tokens - without == {token}
-    assert not any(p.resource == "serviceaccounts" for p in with_tokens)
+    workload = {
+        Permission(None, "", "serviceaccounts/token", "create"),
+        *(Permission(None, "", "serviceaccounts", verb) for verb in ("get", "list", "watch")),
+    }
+    assert not workload & without
+    assert with_tokens - without == workload
+
+
+def test_per_workload_rules_are_scoped_to_the_watched_namespaces(render: Renderer) -> None:
+    manifests = render(values={"perWorkloadIdentity": {"enabled": True},
+                               "watchNamespaces": ["a", "b"]})
+    assert not {("", "serviceaccounts"), ("", "serviceaccounts/token")} & set(
+        rule_table(_cluster_role(manifests)))
+    roles = [role for role in manifests.of_kind("Role")
+             if role["metadata"]["name"] == "eio-external-identity-operator"]
+    assert sorted(role["metadata"]["namespace"] for role in roles) == ["a", "b"]
+    for role in roles:
+        table = rule_table(role)
+        assert table[("", "serviceaccounts")] == {"get", "list", "watch"}
+        assert table[("", "serviceaccounts/token")] == {"create"}
 
 
 def test_restricted_namespaces_get_roles_and_a_cluster_role_only_for_identities(

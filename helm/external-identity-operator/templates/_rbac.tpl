@@ -8,7 +8,8 @@ is recorded making. No rule uses "*".
   eio.rules.clusterScoped    cluster-scoped objects: ExternalIdentities, kopf's CRD scan,
                              and namespaces when only some namespaces are served
   eio.rules.namespaced       what the operator does in each served namespace:
-                             ServiceAccountBindings, their Secrets, Events, TokenRequests
+                             ServiceAccountBindings, their Secrets, Events, and (per-workload
+                             identity) ServiceAccounts and their TokenRequests
   eio.rules.events           Events (also needed in the operator's own namespace, where
                              kopf posts Events about cluster-scoped ExternalIdentities)
   eio.rules.clusterPeering   kopf peering cluster-wide (replicaCount > 1, all namespaces)
@@ -56,8 +57,13 @@ is recorded making. No rule uses "*".
   verbs: ["get", "list", "watch", "create", "update", "delete"]
 {{ include "eio.rules.events" . }}
 {{- if .Values.perWorkloadIdentity.enabled }}
-# Per-workload credentials (credentials.source: ServiceAccount): TokenRequest for the
-# binding's ServiceAccount, exchanged at AWS STS or Entra.
+# Per-workload credentials (credentials.source: ServiceAccount): the binding's
+# ServiceAccount read for its eks.amazonaws.com/role-arn or azure.workload.identity/*
+# annotations (get; list+watch to forget deleted or re-annotated ServiceAccounts)...
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch"]
+# ...and a TokenRequest for it, exchanged at AWS STS or Entra.
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
