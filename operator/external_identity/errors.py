@@ -5,6 +5,7 @@
     ├── ConfigurationError          our own input is wrong (flags, spec fields)
     ├── CredentialsUnavailable      no usable cloud credentials (missing, expired, refused)
     ├── StatusWriteError            a status subresource could not be written (API refused or down)
+    ├── KubernetesApiError          a read the operator needs (its start-up LISTs) failed
     ├── SecretWriteError            the Kubernetes Secret could not be written
     │   ├── SecretConflict          a Secret of that name exists and is not ours
     │   └── NamespaceTerminating    its namespace is being deleted (normal teardown)

@@ -1,31 +1,83 @@
-"""Prometheus metrics, in a registry of the operator's own (no globals)."""
+"""Prometheus metrics, in a registry of the operator's own (no globals).
+
+Per-binding series (token expiry, TTL, last outcome) are removed when the binding is, and the
+Ready and binding counts are read from live sets when scraped, so both are right after a
+restart and never drift.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import contextlib
+from collections.abc import Callable, Hashable
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-__all__ = ["Metrics", "ReadyBindings"]
+__all__ = ["BindingMetrics", "Metrics"]
+
+BindingKey = tuple[str, str]  # (namespace, name)
 
 
-class ReadyBindings:
-    """Which bindings are Ready; the gauge reads the count, so it is right after a restart."""
+class BindingMetrics:
+    """What each binding holds and how its last attempt went; how many are Ready."""
 
-    def __init__(self, gauge: Gauge) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         self._ready: set[Hashable] = set()
-        gauge.set_function(lambda: len(self._ready))
+        Gauge(
+            "external_identity_bindings_ready",
+            "Bindings whose Ready condition is True.",
+            registry=registry,
+        ).set_function(lambda: len(self._ready))
+        self._expiry = Gauge(
+            "external_identity_token_expiry_timestamp_seconds",
+            "When the token in the binding's Secret expires (Unix time).",
+            ["namespace", "binding"], registry=registry,
+        )
+        self._ttl = Gauge(
+            "external_identity_token_ttl_seconds",
+            "The lifetime the token in the binding's Secret was granted.",
+            ["namespace", "binding"], registry=registry,
+        )
+        self._outcome = Gauge(
+            "external_identity_last_refresh_outcome",
+            "1 for the reason of the binding's last attempt (TokenIssued, or why it failed).",
+            ["namespace", "binding", "reason"], registry=registry,
+        )
+        self._reasons: dict[BindingKey, str] = {}
 
-    def mark(self, key: Hashable, ready: bool) -> None:
+    def mark(self, key: BindingKey, ready: bool) -> None:
         if ready:
             self._ready.add(key)
         else:
             self._ready.discard(key)
 
-    def forget(self, key: Hashable) -> None:
-        self._ready.discard(key)
+    def holds(self, key: BindingKey, *, issued_at: datetime, expires_at: datetime) -> None:
+        """The binding's Secret holds a token with this lifetime."""
+        self._expiry.labels(*key).set(expires_at.timestamp())
+        self._ttl.labels(*key).set((expires_at - issued_at).total_seconds())
 
-    def __len__(self) -> int:
+    def holds_nothing(self, key: BindingKey) -> None:
+        for gauge in (self._expiry, self._ttl):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*key)
+
+    def attempted(self, key: BindingKey, reason: str) -> None:
+        previous = self._reasons.get(key)
+        if previous == reason:
+            return
+        if previous is not None:
+            self._outcome.remove(*key, previous)
+        self._reasons[key] = reason
+        self._outcome.labels(*key, reason).set(1)
+
+    def forget(self, key: BindingKey) -> None:
+        self._ready.discard(key)
+        self.holds_nothing(key)
+        previous = self._reasons.pop(key, None)
+        if previous is not None:
+            self._outcome.remove(*key, previous)
+
+    def ready_count(self) -> int:
         return len(self._ready)
 
 
@@ -44,13 +96,21 @@ class Metrics:
             ["provider"],
             registry=self.registry,
         )
-        self.ready_bindings = ReadyBindings(
-            Gauge(
-                "external_identity_bindings_ready",
-                "Bindings whose Ready condition is True.",
-                registry=self.registry,
-            )
+        self.secret_writes = Counter(
+            "external_identity_secret_writes",
+            "Writes of token Secrets by operation (create, replace, delete) and result.",
+            ["operation", "result"],
+            registry=self.registry,
         )
+        self.bindings = BindingMetrics(self.registry)
+        self._binding_count = Gauge(
+            "external_identity_bindings",
+            "Bindings this operator keeps.",
+            registry=self.registry,
+        )
+
+    def count_bindings(self, count: Callable[[], int]) -> None:
+        self._binding_count.set_function(lambda: float(count()))
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

@@ -22,7 +22,7 @@ from .backoffs import Backoff, after_failure, restored_backoff
 from .decisions import decide
 from .exchangers import ExchangePool
 from .fingerprints import inputs_key
-from .metrics import ReadyBindings
+from .metrics import BindingMetrics
 from .plans import (
     REFRESH_ANNOTATION,
     Adopt,
@@ -69,7 +69,7 @@ class BindingReconciler:
         secrets: TokenSecrets,
         statuses: StatusWriter,
         events: EventSink,
-        ready: ReadyBindings,
+        metrics: BindingMetrics,
         principals: PrincipalSink,
         settings: OperatorSettings,
         clock: Clock,
@@ -83,7 +83,7 @@ class BindingReconciler:
         self._secrets = secrets
         self._statuses = statuses
         self._events = events
-        self._ready = ready
+        self._metrics = metrics
         self._principals = principals
         self._settings = settings
         self._clock = clock
@@ -143,7 +143,7 @@ class BindingReconciler:
 
     def forget(self) -> None:
         """The binding is no longer ours to keep (stopped or deleted)."""
-        self._ready.forget(self.key)
+        self._metrics.forget(self.key)
         self.held = None
 
     # -- carrying out ---------------------------------------------------------------------------
@@ -165,7 +165,9 @@ class BindingReconciler:
                 return self._seconds_until(until)
             case Adopt(held=held, ready=ready):
                 self.held = held
-                self._ready.mark(self.key, ready)
+                self._metrics.mark(self.key, ready)
+                self._metrics.holds(self.key, issued_at=held.issued_at,
+                                    expires_at=held.expires_at)
                 log.info("%s/%s: resumed the token in Secret %s (expires %s, refresh at %s)",
                          self.namespace, self.name, held.target.name, rfc3339(held.expires_at),
                          rfc3339(held.refresh_at))
@@ -215,6 +217,8 @@ class BindingReconciler:
         self._saw_principal(plan, token.principal)
         self.held = held  # kept even if the write fails: the next step repairs, not re-mints
         await self._secrets.write(plan.target, token, known=known)
+        self._metrics.holds(self.key, issued_at=token.issued_at, expires_at=token.expires_at)
+        self._metrics.attempted(self.key, "TokenIssued")
         self.backoff = Backoff()
         report = outcomes.issued(
             previous=self._status, token=token, held=held, binding=plan.binding,
@@ -234,6 +238,7 @@ class BindingReconciler:
     async def _revoke(self, target: SecretTarget) -> str | None:
         """Delete the Secret (if still ours); the name of the Secret this deleted."""
         self.held = None
+        self._metrics.holds_nothing(self.key)
         try:
             deleted = await self._secrets.delete(target)
         except SecretConflict:
@@ -259,6 +264,7 @@ class BindingReconciler:
         await self._report(report)
         assert report.status is not None
         condition = report.status["conditions"][-1]
+        self._metrics.attempted(self.key, condition["reason"])
         log.warning("%s/%s: %s: %s", self.namespace, self.name, condition["reason"],
                     condition["message"])
         assert self.backoff.retry_at is not None
@@ -267,7 +273,7 @@ class BindingReconciler:
     # -- reporting ------------------------------------------------------------------------------
 
     async def _report(self, report: outcomes.Report) -> None:
-        self._ready.mark(self.key, report.ready)
+        self._metrics.mark(self.key, report.ready)
         if report.status is not None:
             await self._write_status(report.status)
         if report.event is not None:

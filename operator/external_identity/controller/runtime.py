@@ -62,6 +62,7 @@ class Runtime:
             prepare=self._prepare,
         )
         self.fleet.on_membership_change = self.recount
+        self.metrics.count_bindings(lambda: len(self.fleet))
 
     @property
     def custom_objects(self) -> client.CustomObjectsApi:
@@ -90,7 +91,7 @@ class Runtime:
         return BindingReconciler(
             namespace=namespace, name=name, uid=uid, status=status,
             identities=self.identities.get, pool=self.pool, secrets=self.secrets,
-            statuses=self.statuses, events=post_event, ready=self.metrics.ready_bindings,
+            statuses=self.statuses, events=post_event, metrics=self.metrics.bindings,
             principals=self.identity_statuses.saw_principal, settings=self.settings,
             clock=self.clock, rng=self.rng,
         )
@@ -151,7 +152,9 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         settings=settings,
         api=api,
         pool=pool,
-        secrets=TokenSecrets(SecretWriter(client.CoreV1Api(api)), secret_cache),
+        secrets=TokenSecrets(
+            SecretWriter(client.CoreV1Api(api)), secret_cache, metrics.secret_writes
+        ),
         secret_cache=secret_cache,
         statuses=statuses,
         events=EventPoster(client.CoreV1Api(api)),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from prometheus_client import Counter
+
+from ..errors import ExternalIdentityError
 from ..secretdata import SecretTarget, StoredToken
 from ..secretwriter import SecretWriter
 from ..tokens import IssuedToken
@@ -11,9 +14,10 @@ __all__ = ["TokenSecrets"]
 
 
 class TokenSecrets:
-    def __init__(self, writer: SecretWriter, cache: SecretCache) -> None:
+    def __init__(self, writer: SecretWriter, cache: SecretCache, writes: Counter) -> None:
         self._writer = writer
         self._cache = cache
+        self._writes = writes
 
     async def read(self, target: SecretTarget) -> StoredToken | None:
         """As :meth:`SecretWriter.read`, from the cache: no API request."""
@@ -22,10 +26,22 @@ class TokenSecrets:
     async def write(
         self, target: SecretTarget, token: IssuedToken, *, known: StoredToken | None
     ) -> None:
-        stored = await self._writer.write(target, token, known=known)
+        operation = "create" if known is None else "replace"
+        try:
+            stored = await self._writer.write(target, token, known=known)
+        except ExternalIdentityError:
+            self._writes.labels(operation, "error").inc()
+            raise
+        self._writes.labels(operation, "ok").inc()
         self._cache.saw(target.namespace, target.name, cached_secret(stored))
 
     async def delete(self, target: SecretTarget) -> bool:
-        deleted = await self._writer.delete(target)
+        try:
+            deleted = await self._writer.delete(target)
+        except ExternalIdentityError:
+            self._writes.labels("delete", "error").inc()
+            raise
+        if deleted:
+            self._writes.labels("delete", "ok").inc()
         self._cache.gone(target.namespace, target.name)
         return deleted
