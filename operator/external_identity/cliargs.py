@@ -6,6 +6,7 @@ Each raises :class:`argparse.ArgumentTypeError`, which argparse turns into a usa
 from __future__ import annotations
 
 import argparse
+import re
 import uuid
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "secret_ref",
+    "service_account_ref",
     "uuid_text",
 ]
 
@@ -67,4 +69,18 @@ def secret_ref(value: str) -> tuple[str, str]:
     namespace, sep, name = value.partition("/")
     if not sep or not namespace or not name or "/" in name:
         raise argparse.ArgumentTypeError(f"{value!r} is not NAMESPACE/NAME")
+    return namespace, name
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def service_account_ref(value: str) -> tuple[str, str]:
+    """A Kubernetes ServiceAccount ``NAMESPACE/NAME`` as ``(namespace, name)``."""
+    namespace, name = secret_ref(value)
+    if not _DNS_LABEL.match(namespace) or not _DNS_SUBDOMAIN.match(name):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not NAMESPACE/NAME of a Kubernetes ServiceAccount"
+        )
     return namespace, name

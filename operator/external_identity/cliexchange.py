@@ -7,7 +7,8 @@ import asyncio
 import os
 import sys
 
-from .cliargs import positive_float, positive_int, secret_ref, uuid_text
+from .cliargs import positive_float, positive_int, secret_ref, service_account_ref, uuid_text
+from .errors import ConfigurationError
 from .oneshot import ExchangeRequest, run_exchange
 from .providers.azure import DEFAULT_RESOURCE
 from .providers.factory import ProviderSettings
@@ -95,6 +96,19 @@ def add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--region (default: https://sts.REGION.amazonaws.com with --region, else the global "
         "https://sts.amazonaws.com, signed as us-east-1)",
     )
+    parser.add_argument(
+        "--service-account", type=service_account_ref, metavar="NAMESPACE/NAME",
+        help="prove this Kubernetes ServiceAccount's identity instead of this machine's "
+        "(per-workload identity, as credentials.source ServiceAccount): a TokenRequest "
+        "through the kubeconfig, exchanged at STS AssumeRoleWithWebIdentity for the role in "
+        "its eks.amazonaws.com/role-arn annotation (aws-iam) or at Entra for the client in "
+        "its azure.workload.identity/client-id annotation (azure)",
+    )
+    parser.add_argument(
+        "--audience", metavar="AUDIENCE",
+        help="with --service-account: the token's audience (default: sts.amazonaws.com, "
+        "or api://AzureADTokenExchange for azure)",
+    )
     parser.add_argument("--ca-bundle", metavar="PEM", help="extra CA bundle for the token service")
     parser.add_argument(
         "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -105,15 +119,23 @@ def add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 def exchange(args: argparse.Namespace) -> int:
     """One exchange from the parsed flags; the token goes to a Secret or to stdout."""
+    workload = args.service_account is not None
+    if args.audience is not None and not workload:
+        raise ConfigurationError("--audience applies only with --service-account")
     request = ExchangeRequest(
         provider=ProviderSettings(
             provider=args.mode,
             aws_region=args.region,
             aws_sts_endpoint=args.sts_endpoint,
-            azure_tenant_id=args.azure_tenant_id,
+            # A ServiceAccount's own annotations win; these are its fallbacks.
+            azure_tenant_id=args.azure_tenant_id
+            or (os.environ.get("AZURE_TENANT_ID") if workload else None),
             azure_resource=args.azure_resource,
-            azure_authority_host=args.azure_authority_host,
+            azure_authority_host=args.azure_authority_host
+            or (os.environ.get("AZURE_AUTHORITY_HOST") if workload else None),
         ),
+        service_account=args.service_account,
+        audience=args.audience,
         endpoint=TokenServiceEndpoint(host=args.host, path_prefix=args.path_prefix),
         service_account_id=args.service_account_id,
         ttl=args.ttl,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from .kubeclient import load_core_api
+from .proofs import ProofProvider
 from .providers.factory import ProviderSettings, build_provider
 from .secretdata import SecretKeys, SecretTarget
 from .secretwriter import SecretWriter
@@ -17,6 +18,7 @@ from .tokenservice import (
     TokenServiceEndpoint,
     build_http_client,
 )
+from .workloads import ServiceAccountProof
 
 __all__ = [
     "CLI_OWNER_KEY", "ExchangeRequest", "exchange_once", "no_store_document", "run_exchange",
@@ -40,10 +42,26 @@ class ExchangeRequest:
     context: str | None = None
     #: PEM text of extra CAs (an identity's spec.tokenService.caBundle), beside ``ca_bundle``.
     ca_bundle_pem: str | None = None
+    #: ``(namespace, name)`` of a Kubernetes ServiceAccount whose identity to prove (its
+    #: TokenRequest exchanged at STS or Entra), instead of this machine's own credentials.
+    service_account: tuple[str, str] | None = None
+    #: The audience of that ServiceAccount's token (default: the cloud's federation default).
+    audience: str | None = None
+
+
+def _provider(request: ExchangeRequest) -> ProofProvider:
+    """This machine's credentials, or the ServiceAccount's (blocking: loads the kubeconfig)."""
+    if request.service_account is None:
+        return build_provider(request.provider)
+    namespace, name = request.service_account
+    core = load_core_api(request.kubeconfig, request.context)
+    return ServiceAccountProof(
+        core, request.provider, namespace=namespace, name=name, audience=request.audience
+    )
 
 
 async def exchange_once(request: ExchangeRequest) -> IssuedToken:
-    provider = build_provider(request.provider)
+    provider = await asyncio.to_thread(_provider, request)
     try:
         async with build_http_client(
             ca_bundle=request.ca_bundle,

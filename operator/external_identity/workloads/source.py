@@ -22,7 +22,7 @@ from kubernetes.client import CoreV1Api
 
 from ..controller.specs import BindingSpec, IdentitySpec
 from ..errors import ConfigurationError
-from ..proofs import AWS_IAM, Proof, ProofProvider, ProviderName
+from ..proofs import AWS_IAM, AZURE, Proof, ProofProvider, ProviderName
 from ..providers.factory import ProviderSettings
 from ..providers.sts_endpoints import resolve_sts_target
 from .accounts import (
@@ -37,7 +37,7 @@ from .azure import ClientAssertionAzureProvider
 from .expiring import ExpiringCache
 from .kube import ReusedToken, ServiceAccountMissing, ServiceAccounts, TokenRequester
 
-__all__ = ["ServiceAccountCredentials"]
+__all__ = ["ServiceAccountCredentials", "ServiceAccountProof"]
 
 #: (ServiceAccount with its uid and annotations, the identity's provider settings, audience)
 _Key = tuple[ServiceAccount, ProviderSettings, str]
@@ -79,13 +79,21 @@ class ServiceAccountCredentials:
 
     async def provider(self, identity: IdentitySpec, namespace: str, name: str) -> ProofProvider:
         """The cached provider for ``namespace/name`` under ``identity``, made if needed."""
+        return await self.provider_of(
+            identity.provider_settings(), audience=identity.credentials.audience,
+            namespace=namespace, name=name,
+        )
+
+    async def provider_of(
+        self, settings: ProviderSettings, *, audience: str | None, namespace: str, name: str
+    ) -> ProofProvider:
+        """The cached provider for ``namespace/name`` with these settings, made if needed."""
         try:
             account = await self._accounts.get(namespace, name)
         except ServiceAccountMissing:
             self.forget(namespace, name)
             raise
-        settings = identity.provider_settings()
-        audience = audience_for(identity.provider, identity.credentials.audience)
+        audience = audience_for(settings.provider, audience)
         key: _Key = (account, settings, audience)
         provider = self._providers.get(key)
         if provider is None:
@@ -170,3 +178,30 @@ class _BindingProof:
 
     async def close(self) -> None:
         return None  # the source owns the cached providers
+
+
+class ServiceAccountProof:
+    """Proofs of one ServiceAccount's identity, for a one-shot exchange (``external-identity
+    exchange --service-account``): it owns its credential source and closes it."""
+
+    def __init__(
+        self, core: CoreV1Api, settings: ProviderSettings, *, namespace: str, name: str,
+        audience: str | None = None,
+    ) -> None:
+        if settings.provider not in (AWS_IAM, AZURE):
+            raise ConfigurationError(f"unknown provider {settings.provider!r}")
+        self.provider: ProviderName = AWS_IAM if settings.provider == AWS_IAM else AZURE
+        self._source = ServiceAccountCredentials(core)
+        self._settings = settings
+        self._audience = audience
+        self._namespace = namespace
+        self._name = name
+
+    async def proof(self) -> Proof:
+        provider = await self._source.provider_of(
+            self._settings, audience=self._audience, namespace=self._namespace, name=self._name
+        )
+        return await provider.proof()
+
+    async def close(self) -> None:
+        await self._source.close()
