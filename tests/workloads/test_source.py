@@ -159,3 +159,25 @@ def test_a_kubernetes_token_is_reused_until_most_of_its_lifetime_has_passed() ->
     assert token.get() == "token-0"
     now[0] = 800
     assert token.get() == "token-1" and len(issued) == 2
+
+
+async def test_a_watch_event_for_an_unchanged_account_keeps_its_credentials(
+    kube_api: KubeAPI, sts_peer: StsPeer, aws_identity: Any
+) -> None:
+    _account(kube_api, **{"eks.amazonaws.com/role-arn": _role(sts_peer, kube_api)})
+    source = ServiceAccountCredentials(kube_api.core_v1())
+    try:
+        await source.provider_for(aws_identity, _binding()).proof()
+        stored = kube_api.get("v1/serviceaccounts", NAMESPACE, "api")  # not an API call
+        assert stored is not None
+        seen = stored["metadata"]
+        source.observed(NAMESPACE, "api", uid=seen["uid"], annotations=seen["annotations"])
+        await source.provider_for(aws_identity, _binding()).proof()
+        assert len(sts_peer.faults.calls_of("AssumeRoleWithWebIdentity")) == 1
+        source.observed(NAMESPACE, "api", uid=seen["uid"], annotations={
+            "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/other"})
+        await source.provider_for(aws_identity, _binding()).proof()  # re-read: still payments-api
+    finally:
+        await source.close()
+    assert len(sts_peer.faults.calls_of("AssumeRoleWithWebIdentity")) == 2
+    assert _count(kube_api, "serviceaccounts", "get") == 2

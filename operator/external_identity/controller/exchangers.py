@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import httpx
@@ -47,7 +47,12 @@ class CredentialSource(Protocol):
     def provider_for(self, identity: IdentitySpec, binding: BindingSpec) -> ProofProvider: ...
 
     def forget(self, namespace: str, name: str) -> None:
-        """The Kubernetes ServiceAccount ``namespace/name`` was deleted or changed."""
+        """The Kubernetes ServiceAccount ``namespace/name`` was deleted."""
+
+    def observed(
+        self, namespace: str, name: str, *, uid: str, annotations: Mapping[str, str] | None
+    ) -> None:
+        """The Kubernetes ServiceAccount ``namespace/name`` is now as given."""
 
     async def close(self) -> None: ...
 
@@ -72,6 +77,11 @@ class OperatorCredentials:
 
     def forget(self, namespace: str, name: str) -> None:
         return None  # the operator's credentials belong to no workload ServiceAccount
+
+    def observed(
+        self, namespace: str, name: str, *, uid: str, annotations: Mapping[str, str] | None
+    ) -> None:
+        return None
 
     async def close(self) -> None:
         providers, self._providers = list(self._providers.values()), {}
@@ -113,11 +123,23 @@ class ExchangePool:
             client = self._http[key] = build_http_client(ca_bundle_pem=key[0], timeout=key[1])
         return client
 
-    def forget_service_account(self, namespace: str, name: str) -> None:
-        """A Kubernetes ServiceAccount was deleted or changed: drop the credentials cached for
-        it (a ServiceAccount watch calls this; without one, the cache notices later)."""
+    def service_account_event(
+        self,
+        namespace: str,
+        name: str,
+        *,
+        deleted: bool,
+        uid: str = "",
+        annotations: Mapping[str, str] | None = None,
+    ) -> None:
+        """What a ServiceAccount watch saw: credentials cached for a deleted ServiceAccount, or
+        for an older version of it (re-created, re-annotated), are dropped at once. Without a
+        watch the cache notices within a minute (it re-reads ServiceAccounts that often)."""
         for source in self._sources.values():
-            source.forget(namespace, name)
+            if deleted:
+                source.forget(namespace, name)
+            else:
+                source.observed(namespace, name, uid=uid, annotations=annotations)
 
     def token_service(self, identity: IdentitySpec) -> TokenService:
         return TokenServiceClient(

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import botocore.session
 from kubernetes.client import CoreV1Api
@@ -114,6 +114,19 @@ class ServiceAccountCredentials:
         self._close_later(self._providers.pop_where(
             lambda key: (key[0].namespace, key[0].name) == (namespace, name)
         ))
+
+    def observed(
+        self, namespace: str, name: str, *, uid: str, annotations: Mapping[str, str] | None
+    ) -> None:
+        """A ServiceAccount watch saw ``namespace/name`` as it is now: drop what was cached for
+        another version of it (re-created, re-annotated); keep what still matches."""
+        current = ServiceAccount.of(namespace, name, uid, annotations)
+        stale = self._providers.pop_where(
+            lambda key: _same_account(key[0], current) and key[0] != current
+        )
+        if stale:
+            self._accounts.forget(namespace, name)
+            self._close_later(stale)
 
     def _build(
         self, account: ServiceAccount, settings: ProviderSettings, audience: str
