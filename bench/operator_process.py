@@ -20,6 +20,7 @@ from support.peers.sts_peer import StsPeer
 from bench.model import BenchError
 
 __all__ = [
+    "READY_GAUGE",
     "OperatorProcess",
     "Program",
     "alive",
@@ -29,6 +30,9 @@ __all__ = [
     "running_pid",
     "wait_until",
 ]
+
+#: The operator's count of Ready bindings (what a restart is waited on).
+READY_GAUGE = "external_identity_bindings_ready"
 
 T = TypeVar("T")
 

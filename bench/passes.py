@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from support.operator import OperatorProcess
+from support.operator import OperatorProcess, metric
 from support.peers.phase_model import IssuedToken
 from support.peers.phase_server import PhaseServer
 
@@ -19,11 +19,11 @@ from bench.counting import (
     auth_requests,
     call_kinds,
     request_mark,
-    secret_reads,
     tokens_by_binding,
 )
 from bench.model import BenchError, Binding, Issue, Refresh, Restart
 from bench.operator_process import (
+    READY_GAUGE,
     Program,
     proc_cpu_seconds,
     proc_status_kib,
@@ -125,25 +125,24 @@ def restart_pass(
     phase: PhaseServer,
     bindings: Sequence[Binding],
     timeout: float,
+    metrics_port: int,
 ) -> Restart:
-    """Stop the operator, start it again, and wait until every binding read its Secret back."""
+    """Stop the operator, start it again, and wait until it counts every binding Ready again.
+
+    The operator reads Secrets back from its start-up LIST, not one GET each, so the count
+    comes from its own ``external_identity_bindings_ready`` gauge (set as each binding resumes).
+    """
     stopping = time.monotonic()
     operator.stop()
     stop_s = time.monotonic() - stopping
     tokens_before = len(phase.records.tokens)
     mark = cluster.call_count()
-    wanted = {(binding.namespace, binding.secret) for binding in bindings}
-    seen: set[tuple[str, str]] = set()
-    position = mark
     started = time.monotonic()
     operator.start()
 
     def resumed() -> float | None:
-        nonlocal position
-        calls = cluster.calls(position)
-        position += len(calls)
-        seen.update(secret_reads(calls) & wanted)
-        return time.monotonic() - started if seen == wanted else None
+        ready = metric(metrics_port, READY_GAUGE)
+        return time.monotonic() - started if ready == len(bindings) else None
 
     resume_s = wait_until(
         operator, resumed, timeout=timeout, what="every binding to resume", poll=cluster.poll

@@ -75,7 +75,8 @@ def restarts(results: Sequence[Figures], options: Options) -> list[str]:
     ]
     return [
         f"\nrestart (operator; binding ttl {options.ttl} s): SIGTERM, start again, until every "
-        "binding read its Secret back; req/b counted until 2 s after that",
+        "binding is Ready again (the operator's bindings_ready gauge); req/b counted until 2 s "
+        "after that",
         table(header, rows),
     ]
 

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import NamedTuple
 
+from support.operator import free_port
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
@@ -51,13 +52,17 @@ def operator_passes(
     identity = identity_body(f"{prefix}bench-aws", phase, sts, options.ttl)
     ops = seed_set(cluster, phase, sts, label="operator", prefix=prefix, run=run, n=n,
                    ttl=options.ttl, identity=identity)
+    metrics_port = free_port()
     operator = OperatorProcess(
         env=program_env(cluster.kubeconfig, sts),
-        args=("--log-level", options.log_level, *options.operator_args),
+        args=("--log-level", options.log_level, "--metrics-port", str(metrics_port),
+              *options.operator_args),
     )
     try:
         issue = issue_pass(cluster, operator, phase, ops.bindings, options.timeout)
-        restart = restart_pass(cluster, operator, phase, ops.bindings, options.timeout)
+        restart = restart_pass(
+            cluster, operator, phase, ops.bindings, options.timeout, metrics_port
+        )
         refresh = None
         if options.refresh_ttl > 0:
             refresh = refresh_pass(

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO
+
+import httpx
 
 __all__ = [
     "AMBIENT_AWS_ENV",
@@ -22,6 +25,8 @@ __all__ = [
     "FOREIGN_ENV",
     "OperatorProcess",
     "clean_env",
+    "free_port",
+    "metric",
 ]
 
 COMMAND = (sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run")
@@ -102,3 +107,23 @@ class OperatorProcess:
             current = self._log.read().decode(errors="replace")
             self._log.seek(0, os.SEEK_END)
         return "".join(self.logs) + current
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (for the operator's --metrics-port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def metric(port: int, sample: str) -> float | None:
+    """One sample (name with its labels) from the operator's /metrics; None if absent or down."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == sample:
+            return float(value)
+    return None

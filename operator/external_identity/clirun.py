@@ -91,6 +91,12 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="SECONDS",
         help="retry delay after the token service refuses a request (default: %(default)s)",
     )
+    parser.add_argument(
+        "--watch-service-accounts", action="store_true",
+        help="watch ServiceAccounts so per-workload (credentials.source: ServiceAccount) "
+        "credentials of a deleted or re-annotated one are dropped at once; needs list and "
+        "watch on serviceaccounts (default: re-read each ServiceAccount within a minute)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             backoff_cap_seconds=args.backoff_cap,
             permanent_retry_seconds=args.permanent_retry,
             metrics_port=args.metrics_port,
+            watch_service_accounts=args.watch_service_accounts,
         )
     except ValueError as error:
         raise ConfigurationError(str(error)) from None

@@ -67,3 +67,10 @@ def test_run_gets_the_refresh_settings_from_the_values(render: Renderer) -> None
 
 def test_run_accepts_the_log_flags(render: Renderer) -> None:
     _parse([arg for arg in render().args if arg.startswith(LOG_FLAGS)])
+
+
+def test_per_workload_identity_turns_on_the_service_account_watch(render: Renderer) -> None:
+    default = _parse([a for a in render().args if not a.startswith(LOG_FLAGS)])
+    assert default.watch_service_accounts is False
+    args = render({"perWorkloadIdentity": {"enabled": True}}).args
+    assert _parse([a for a in args if not a.startswith(LOG_FLAGS)]).watch_service_accounts

@@ -28,8 +28,8 @@ NAMESPACED = {
 }
 TOKEN_REQUEST = {("", "serviceaccounts/token"): {"create"}}
 NAMESPACES = {("", "namespaces"): {"list", "watch"}}
-CLUSTER_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"list", "watch", "patch"}}
-NAMESPACED_PEERING = {("kopf.dev", "kopfpeerings"): {"list", "watch", "patch"}}
+CLUSTER_PEERING = {("kopf.dev", "clusterkopfpeerings"): {"get", "list", "watch", "patch"}}
+NAMESPACED_PEERING = {("kopf.dev", "kopfpeerings"): {"get", "list", "watch", "patch"}}
 
 
 def _cluster_role(manifests: Manifests) -> dict:

@@ -7,16 +7,16 @@ the emulator through a kubeconfig, the token-service peer and moto STS over loop
 from __future__ import annotations
 
 import base64
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-import httpx
 from kubernetes.client import V1ObjectMeta, V1Secret
 from kubernetes.client.exceptions import ApiException
 from support.kube.server import KubeAPI
 from support.kube.server import wait_for as poll
+from support.operator import free_port as free_port  # re-exported for the tests
+from support.operator import metric as metric
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
@@ -24,25 +24,6 @@ T = TypeVar("T")
 
 GROUP, VERSION = "externalidentity.dev", "v1alpha1"
 NAMESPACE = "payments"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def metric(port: int, name: str) -> float | None:
-    """One unlabelled sample from the operator's /metrics, None if absent or unreachable."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except httpx.HTTPError:
-        return None
-    for line in text.splitlines():
-        sample, _, value = line.partition(" ")
-        if sample == name:
-            return float(value)
-    return None
 
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 20, message: str = "condition") -> T:

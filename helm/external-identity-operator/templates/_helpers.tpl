@@ -76,6 +76,9 @@ app.kubernetes.io/part-of: external-identity-operator
 {{- if include "eio.peeringEnabled" . }}
 - --peering={{ include "eio.peeringName" . }}
 {{- end }}
+{{- if .Values.perWorkloadIdentity.enabled }}
+- --watch-service-accounts
+{{- end }}
 - --log-level={{ .Values.operator.logLevel | upper }}
 - --log-format={{ .Values.operator.logFormat }}
 - --refresh-percent={{ .Values.operator.refreshPercent }}

@@ -17,8 +17,8 @@ is recorded making. No rule uses "*".
 */}}
 
 {{- define "eio.rules.clusterScoped" -}}
-# ExternalIdentity: kopf list+watch (bindings read identities from kopf's in-memory
-# index, never by GET); kopf patch (progress annotations).
+# ExternalIdentity: one list at start-up and kopf's watch (bindings read identities from
+# the operator's cache, never by GET); kopf patch (progress annotations).
 - apiGroups: ["externalidentity.dev"]
   resources: ["externalidentities"]
   verbs: ["list", "watch", "patch"]
@@ -40,7 +40,8 @@ is recorded making. No rule uses "*".
 {{- end -}}
 
 {{- define "eio.rules.namespaced" -}}
-# ServiceAccountBinding: kopf list+watch; kopf patch (finalizer, progress annotations).
+# ServiceAccountBinding: one list at start-up and kopf's watch; patch only to release the
+# finalizer and annotation releases before 0.3 left on bindings.
 - apiGroups: ["externalidentity.dev"]
   resources: ["serviceaccountbindings"]
   verbs: ["list", "watch", "patch"]
@@ -48,10 +49,11 @@ is recorded making. No rule uses "*".
 - apiGroups: ["externalidentity.dev"]
   resources: ["serviceaccountbindings/status"]
   verbs: ["patch"]
-# The Secrets holding the tokens: read, created or replaced whole (one write, conditional
-# on resourceVersion), watched to rewrite them when edited or deleted, deleted with the
-# binding. Owner references are set with blockOwnerDeletion=false, so no finalizers
-# permission on bindings is needed.
+# The Secrets holding the tokens: listed once at start-up and watched (label-selected),
+# created or replaced whole (one write, conditional on resourceVersion), read only when a
+# write conflicts or before a delete, deleted when access is revoked. Deleting a binding
+# leaves its Secret to the garbage collector (owner reference, blockOwnerDeletion=false, so
+# no finalizers permission on bindings is needed).
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch", "create", "update", "delete"]
@@ -79,15 +81,16 @@ is recorded making. No rule uses "*".
 
 {{- define "eio.rules.clusterPeering" -}}
 # kopf peering (--peering, cluster-wide): watch the ClusterKopfPeering and patch this
-# pod's keep-alive into its status.
+# pod's keep-alive into its status; get: the operator reads it to step bindings only while
+# this replica acts.
 - apiGroups: ["kopf.dev"]
   resources: ["clusterkopfpeerings"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 {{- end -}}
 
 {{- define "eio.rules.namespacedPeering" -}}
 # kopf peering (--peering with --namespace): the KopfPeering in each served namespace.
 - apiGroups: ["kopf.dev"]
   resources: ["kopfpeerings"]
-  verbs: ["list", "watch", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 {{- end -}}

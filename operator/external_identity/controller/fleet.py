@@ -3,8 +3,13 @@
 kopf's event handlers tell the fleet what changed (:meth:`BindingFleet.saw_binding`,
 :meth:`forget_binding`, :meth:`identity_changed`, :meth:`wake`); a fixed number of workers
 take due bindings from one :class:`.scheduler.DueQueue` and run their reconciler's step.
-Nothing is stepped before :meth:`start` has listed the identities and the operator's own
-Secrets once, so no binding decides on an empty cache (and revokes what it should not).
+Nothing is stepped before :meth:`start` has listed the identities, the operator's own Secrets
+and the bindings once, so no binding decides on an empty cache (and revokes what it should
+not), and the first exchanges need not wait for kopf to deliver every binding as an event.
+
+A replica that stands by (:meth:`stand_by`, see :mod:`.peering`) forgets everything and steps
+nothing; when it acts again it starts over from fresh LISTs, as a restarted operator would,
+so it never writes a token older than the one the other replica left.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ class BindingFleet:
         reconciler_for: ReconcilerFactory,
         workers: int,
         retry_seconds: float,
-        prepare: Callable[[], Awaitable[None]],
+        prepare: Callable[[], Awaitable[list[dict[str, Any]]]],
     ) -> None:
         self._reconciler_for = reconciler_for
         self._workers = workers
@@ -74,6 +79,9 @@ class BindingFleet:
         self._bindings: dict[BindingKey, _Binding] = {}
         self._queue = DueQueue()
         self._tasks: list[asyncio.Task[None]] = []
+        #: False until :meth:`start`, and while standing by.
+        self._acting = False
+        self._seeded = False
         self.on_membership_change: Callable[[], None] = lambda: None
 
     def __len__(self) -> int:
@@ -82,6 +90,8 @@ class BindingFleet:
     # -- what kopf's handlers tell us -------------------------------------------------------------
 
     def saw_binding(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
+        if not self._acting:
+            return
         key = (namespace, name)
         metadata: Mapping[str, Any] = body.get("metadata") or {}
         uid = str(metadata.get("uid") or "")
@@ -133,7 +143,17 @@ class BindingFleet:
 
     # -- running ----------------------------------------------------------------------------------
 
+    @property
+    def acting(self) -> bool:
+        return self._acting
+
+    @property
+    def seeded(self) -> bool:
+        """Acting, and every listed binding is known: counts of bindings are whole."""
+        return self._acting and self._seeded
+
     def start(self) -> None:
+        self._acting = True
         self._tasks = [asyncio.get_running_loop().create_task(self._run())]
 
     async def stop(self) -> None:
@@ -142,8 +162,23 @@ class BindingFleet:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def stand_by(self) -> None:
+        """Another replica acts: stop stepping and forget every binding."""
+        self._acting = False
+        self._seeded = False
+        await self.stop()
+        for namespace, name in list(self._bindings):
+            self.forget_binding(namespace, name)
+        self._queue.clear()
+
     async def _run(self) -> None:
-        await self._prepare()
+        listed = await self._prepare()
+        for body in listed:
+            metadata = body.get("metadata") or {}
+            if not metadata.get("deletionTimestamp"):
+                self.saw_binding(metadata.get("namespace", ""), metadata.get("name", ""), body)
+        self._seeded = True
+        self.on_membership_change()
         workers = [
             asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
         ]

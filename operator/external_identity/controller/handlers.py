@@ -21,7 +21,7 @@ from .runtime import Runtime, build_runtime
 from .secretcache import cached_secret
 from .settings import OperatorSettings
 
-__all__ = ["registry"]
+__all__ = ["registry", "watch_service_accounts"]
 
 IDENTITY_RESOURCE = (GROUP, VERSION, IDENTITIES)
 BINDING_RESOURCE = (GROUP, VERSION, BINDINGS)
@@ -52,8 +52,12 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     # Only our own Secrets: the server filters, so no other Secret ever streams in.
     settings.watching.label_selectors["v1", "secrets"] = "=".join(MANAGED_BY_LABEL)
-    memo.runtime = await build_runtime(operator_settings)
-    memo.runtime.fleet.start()
+    runtime = memo.runtime = await build_runtime(operator_settings)
+    peering = memo.get("peering")
+    if peering is None:
+        runtime.fleet.start()
+    else:  # the peering object decides when this replica acts
+        runtime.watch_peering(peering)
 
 
 @kopf.on.cleanup(registry=registry)
@@ -139,3 +143,23 @@ async def secret_changed(
     for owner in body.metadata.get("ownerReferences") or []:
         if drifted and owner.get("kind") == BINDING_KIND:
             runtime.fleet.wake((namespace, owner.get("name")))
+
+
+# -- service accounts (per-workload identity, --watch-service-accounts) ----------------------
+
+
+def watch_service_accounts() -> None:
+    """Registered only when asked: kopf watches every registered resource, RBAC or not."""
+
+    async def service_account_changed(
+        type: str | None, body: kopf.Body, name: str, namespace: str | None, memo: kopf.Memo,
+        **_: Any,
+    ) -> None:
+        if namespace is None:
+            return
+        _runtime(memo).pool.service_account_event(
+            namespace, name, deleted=type == "DELETED", uid=str(body.metadata.uid or ""),
+            annotations=dict(body.metadata.annotations),
+        )
+
+    kopf.on.event("v1", "serviceaccounts", registry=registry)(service_account_changed)

@@ -1,4 +1,4 @@
-"""The two LISTs the operator makes at start-up: every identity, and its own Secrets.
+"""The LISTs the operator makes at start-up: identities, its own Secrets, and the bindings.
 
 Read as raw JSON (not the client's model objects): thousands of Secrets cost a few bytes each
 once :func:`.secretcache.cached_secret` has kept what matters, not a full object graph.
@@ -14,9 +14,9 @@ from kubernetes import client
 from ..errors import KubernetesApiError
 from ..kubecalls import call_api
 from ..secretdata import MANAGED_BY_LABEL
-from .resources import GROUP, IDENTITIES, VERSION
+from .resources import BINDINGS, GROUP, IDENTITIES, VERSION
 
-__all__ = ["list_identities", "list_token_secrets"]
+__all__ = ["list_bindings", "list_identities", "list_token_secrets"]
 
 #: Secrets per LIST page: bounded memory on the server and here.
 PAGE_SIZE = 500
@@ -38,6 +38,21 @@ async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> list[dict[s
 async def list_identities(api: client.CustomObjectsApi) -> list[dict[str, Any]]:
     return await _pages("list ExternalIdentities", api.list_cluster_custom_object,
                         GROUP, VERSION, IDENTITIES)
+
+
+async def list_bindings(
+    api: client.CustomObjectsApi, namespaces: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Every binding in the watched namespaces (all when none are named)."""
+    if not namespaces:
+        return await _pages("list ServiceAccountBindings",
+                            api.list_cluster_custom_object, GROUP, VERSION, BINDINGS)
+    bindings: list[dict[str, Any]] = []
+    for namespace in namespaces:
+        bindings += await _pages(f"list ServiceAccountBindings in {namespace}",
+                                 api.list_namespaced_custom_object,
+                                 GROUP, VERSION, namespace, BINDINGS)
+    return bindings
 
 
 async def list_token_secrets(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any, cast
 
 import kopf
 
-from .handlers import registry
+from .handlers import registry, watch_service_accounts
+from .peering import Peering
 from .settings import OperatorSettings
 
 __all__ = ["RunOptions", "run_operator"]
@@ -24,6 +26,11 @@ class RunOptions:
 
 async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None) -> None:
     namespaces = options.settings.namespaces
+    if options.settings.watch_service_accounts:
+        watch_service_accounts()
+    peering = None
+    if options.peering_name is not None:
+        peering = Peering.for_this_process(options.peering_name, options.priority)
     await kopf.operator(
         registry=registry,
         clusterwide=not namespaces,
@@ -32,7 +39,8 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
         peering_name=options.peering_name,
         priority=options.priority,
         liveness_endpoint=options.liveness_endpoint,
-        memo=kopf.Memo(settings=options.settings),
+        identity=cast(Any, peering.identity if peering is not None else None),
+        memo=kopf.Memo(settings=options.settings, peering=peering),
         stop_flag=stop_flag,
     )
 

@@ -22,8 +22,9 @@ from .exchangers import ExchangePool, credential_sources
 from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
 from .identitycache import IdentityCache
-from .listing import list_identities, list_token_secrets
+from .listing import list_bindings, list_identities, list_token_secrets
 from .metrics import Metrics
+from .peering import Peering, PeeringGate
 from .reconciler import BindingReconciler
 from .secretcache import SecretCache, cached_secret
 from .settings import OperatorSettings
@@ -53,6 +54,7 @@ class Runtime:
     identities: IdentityCache = field(default_factory=IdentityCache)
     rng: random.Random = field(default_factory=random.Random)
     fleet: BindingFleet = field(init=False)
+    _gate: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.fleet = BindingFleet(
@@ -73,7 +75,12 @@ class Runtime:
         return utcnow()
 
     def recount(self) -> None:
-        """Bindings or identities came or went: identity ``status.bindings`` is due a look."""
+        """Bindings or identities came or went: identity ``status.bindings`` is due a look.
+
+        Not before the start-up LISTs are in: half-known counts would be written, then undone.
+        """
+        if not self.fleet.seeded:
+            return
         self.identity_statuses.stale(
             counts=self.fleet.counts, known=self.identities.names,
             written=self.identities.written_status(),
@@ -96,30 +103,44 @@ class Runtime:
             clock=self.clock, rng=self.rng,
         )
 
-    async def _prepare(self) -> None:
-        """List identities and our Secrets once, before any binding is stepped."""
+    async def _prepare(self) -> list[dict[str, Any]]:
+        """List identities, our Secrets and the bindings once, before any binding is stepped."""
+        namespaces = self.settings.namespaces
         while True:
             try:
-                identities = await list_identities(client.CustomObjectsApi(self.api))
-                secrets = await list_token_secrets(
-                    client.CoreV1Api(self.api), self.settings.namespaces
-                )
+                identities = await list_identities(self.custom_objects)
+                secrets = await list_token_secrets(client.CoreV1Api(self.api), namespaces)
+                bindings = await list_bindings(self.custom_objects, namespaces)
             except (ExternalIdentityError, ApiException) as error:
                 log.warning("cannot list identities and token Secrets yet, retrying: %s",
                             getattr(error, "reason", None) or error)
                 await asyncio.sleep(self.settings.backoff_base_seconds)
                 continue
             break
+        self.identities.clear()
+        self.secret_cache.clear()
         for identity in identities:
             self.identities.saw(identity)
         for secret in secrets:
             metadata = secret.get("metadata") or {}
             self.secret_cache.saw(metadata.get("namespace", ""), metadata.get("name", ""),
                                   cached_secret(secret))
-        log.info("Listed %d identities and %d token Secrets", len(identities), len(secrets))
-        self.recount()
+        log.info("Listed %d identities, %d token Secrets and %d bindings", len(identities),
+                 len(secrets), len(bindings))
+        return bindings
+
+    def watch_peering(self, peering: Peering) -> None:
+        """Step bindings only while no other replica in ``peering`` outranks this one."""
+        gate = PeeringGate(
+            peering, self.custom_objects, namespaces=self.settings.namespaces,
+            clock=self.clock, act=self.fleet.start, stand_by=self.fleet.stand_by,
+        )
+        self._gate = asyncio.get_running_loop().create_task(gate.run())
 
     async def close(self) -> None:
+        if self._gate is not None:
+            self._gate.cancel()
+            await asyncio.gather(self._gate, return_exceptions=True)
         await self.fleet.stop()
         await self.events.close()
         await self.identity_statuses.close()

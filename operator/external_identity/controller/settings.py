@@ -30,6 +30,9 @@ class OperatorSettings:
     #: Threads for blocking Kubernetes client calls.
     kubernetes_threads: int = 16
     metrics_port: int | None = None
+    #: Watch ServiceAccounts, so per-workload credentials of a deleted or re-annotated one are
+    #: dropped at once (needs list and watch on serviceaccounts).
+    watch_service_accounts: bool = False
 
     def __post_init__(self) -> None:
         if not 10 <= self.refresh_percent <= 95:
