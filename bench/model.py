@@ -112,6 +112,8 @@ class Refresh:
     #: Kubernetes API calls during the pass (re-exchange and refresh), and exchanges made.
     api_calls: Counter[str]
     exchanges: int
+    #: Seconds until one binding created during the re-exchange of all others was Ready.
+    latecomer_ready_s: float
 
     @property
     def api_calls_per_exchange(self) -> float:

@@ -164,12 +164,23 @@ def refresh_pass(
     bindings: Sequence[Binding],
     ttl: int,
     timeout: float,
+    add_binding: Callable[[], Binding],
 ) -> Refresh:
-    """Lower every binding's TTL to ``ttl``, then watch one refresh of each token."""
+    """Lower every binding's TTL to ``ttl``, then watch one refresh of each token.
+
+    While all of them re-exchange, ``add_binding`` creates one more: how long it takes to be
+    Ready under that load is the latecomer time.
+    """
     mark = cluster.call_count()
     tokens_before = len(phase.records.tokens)
     since = time.time()
     cluster.patch_bindings(bindings, {"spec": {"ttl": ttl}})
+    added = time.monotonic()
+    late = add_binding()
+    latecomer_s = wait_until(
+        operator, lambda: time.monotonic() - added if cluster.ready([late]) else None,
+        timeout=timeout, what="a binding created under load to be Ready", poll=cluster.poll,
+    )
 
     def refreshed() -> list[list[IssuedToken]] | None:
         issued = tokens_by_binding(phase, bindings, since)
@@ -206,4 +217,5 @@ def refresh_pass(
         exchanges_per_cycle=in_cycle / len(bindings),
         api_calls=api_calls,
         exchanges=len(phase.records.tokens) - tokens_before,
+        latecomer_ready_s=latecomer_s,
     )

@@ -83,13 +83,14 @@ def restarts(results: Sequence[Figures], options: Options) -> list[str]:
 
 def refreshes(results: Sequence[Figures], options: Options) -> list[str]:
     header = [
-        "N", "re-exchange s", "replaced at p50", "max", "min headroom s", "expired",
-        "refresh/b/cycle", "req/exchange",
+        "N", "re-exchange s", "latecomer s", "replaced at p50", "max", "min headroom s",
+        "expired", "refresh/b/cycle", "req/exchange",
     ]
     rows = [
         [
             str(f.n),
             f"{r.reconfigure_s:.2f}",
+            f"{r.latecomer_ready_s:.2f}",
             f"{statistics.median(r.refreshed_at_share):.3f}",
             f"{max(r.refreshed_at_share):.3f}",
             f"{r.min_headroom_s:.1f}",
@@ -104,8 +105,9 @@ def refreshes(results: Sequence[Figures], options: Options) -> list[str]:
         return []
     return [
         f"\nrefresh (operator; spec.ttl lowered to {options.refresh_ttl} s: one re-exchange per "
-        "binding, then one refresh cycle watched); replaced at = share of TTL when the token "
-        "was replaced; req/exchange = API requests per binding per refresh",
+        "binding, then one refresh cycle watched); latecomer = seconds until a binding created "
+        "during that re-exchange is Ready; replaced at = share of TTL when the token was "
+        "replaced; req/exchange = API requests per binding per refresh",
         table(header, rows),
     ]
 

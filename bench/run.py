@@ -28,7 +28,7 @@ from bench.floor_process import FloorProcess, floor_args
 from bench.model import BenchError, BindingSet, Figures, Issue, Options, Refresh, Restart
 from bench.operator_process import OperatorProcess, program_env
 from bench.passes import issue_pass, refresh_pass, restart_pass
-from bench.seeding import identity_body, seed_set
+from bench.seeding import add_latecomer, identity_body, seed_set
 from bench.servers import pooled_sts_calls
 
 #: How much of a failed run's operator log goes into the error.
@@ -66,7 +66,8 @@ def operator_passes(
         refresh = None
         if options.refresh_ttl > 0:
             refresh = refresh_pass(
-                cluster, operator, phase, ops.bindings, options.refresh_ttl, options.timeout
+                cluster, operator, phase, ops.bindings, options.refresh_ttl, options.timeout,
+                lambda: add_latecomer(cluster, phase, sts, ops, run=run, ttl=options.ttl),
             )
         cluster.remove(ops.namespaces, [ops.identity])  # while the operator runs: finalizers
     except BenchError as error:

@@ -109,3 +109,15 @@ def seed_set(
         ]
     )
     return BindingSet(label, namespaces, bindings, identity_name)
+
+
+def add_latecomer(
+    cluster: Cluster, phase: PhaseServer, sts: StsPeer, bindings: BindingSet, *, run: str,
+    ttl: int,
+) -> Binding:
+    """One more binding in ``bindings``' first namespace, created now (while others work)."""
+    (account,) = register_accounts(phase, sts, 1, ttl)
+    late = Binding(bindings.namespaces[0], "latecomer", "latecomer-token", account)
+    labels = {RUN_LABEL: run, SET_LABEL: bindings.label}
+    cluster.create([binding_body(late, bindings.identity, ttl, labels)])
+    return late

@@ -92,6 +92,12 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="retry delay after the token service refuses a request (default: %(default)s)",
     )
     parser.add_argument(
+        "--binding-selector", metavar="SELECTOR",
+        help="keep only bindings with these labels (a Kubernetes label selector, e.g. "
+        "'shard=a'), to split a large cluster over several operators; a sharded operator "
+        "leaves ExternalIdentity status.bindings and status.principal alone",
+    )
+    parser.add_argument(
         "--watch-service-accounts", action="store_true",
         help="watch ServiceAccounts so per-workload (credentials.source: ServiceAccount) "
         "credentials of a deleted or re-annotated one are dropped at once; needs list and "
@@ -115,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             permanent_retry_seconds=args.permanent_retry,
             metrics_port=args.metrics_port,
             watch_service_accounts=args.watch_service_accounts,
+            binding_selector=args.binding_selector or None,
         )
     except ValueError as error:
         raise ConfigurationError(str(error)) from None

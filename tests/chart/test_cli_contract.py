@@ -74,3 +74,11 @@ def test_per_workload_identity_turns_on_the_service_account_watch(render: Render
     assert default.watch_service_accounts is False
     args = render({"perWorkloadIdentity": {"enabled": True}}).args
     assert _parse([a for a in args if not a.startswith(LOG_FLAGS)]).watch_service_accounts
+
+
+def test_a_binding_selector_shards_the_release(render: Renderer) -> None:
+    default = _parse([a for a in render().args if not a.startswith(LOG_FLAGS)])
+    assert default.binding_selector is None
+    args = render({"bindingSelector": "shard in (a, b)"}).args
+    parsed = _parse([a for a in args if not a.startswith(LOG_FLAGS)])
+    assert parsed.binding_selector == "shard in (a, b)"

@@ -79,6 +79,9 @@ app.kubernetes.io/part-of: external-identity-operator
 {{- if .Values.perWorkloadIdentity.enabled }}
 - --watch-service-accounts
 {{- end }}
+{{- with .Values.bindingSelector }}
+- --binding-selector={{ . }}
+{{- end }}
 - --log-level={{ .Values.operator.logLevel | upper }}
 - --log-format={{ .Values.operator.logFormat }}
 - --refresh-percent={{ .Values.operator.refreshPercent }}

@@ -52,6 +52,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.WARNING
     # Only our own Secrets: the server filters, so no other Secret ever streams in.
     settings.watching.label_selectors["v1", "secrets"] = "=".join(MANAGED_BY_LABEL)
+    if operator_settings.binding_selector:
+        settings.watching.label_selectors[GROUP, BINDINGS] = operator_settings.binding_selector
     runtime = memo.runtime = await build_runtime(operator_settings)
     peering = memo.get("peering")
     if peering is None:

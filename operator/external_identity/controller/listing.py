@@ -2,11 +2,18 @@
 
 Read as raw JSON (not the client's model objects): thousands of Secrets cost a few bytes each
 once :func:`.secretcache.cached_secret` has kept what matters, not a full object graph.
+
+Namespaces are what ``--namespace`` names: plain names are listed one by one (a Role in each
+is enough); a glob (``team-*``) or an exclusion (``!sandbox``) is matched against a
+cluster-wide LIST, as kopf matches them against the namespaces it sees.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
@@ -16,10 +23,72 @@ from ..kubecalls import call_api
 from ..secretdata import MANAGED_BY_LABEL
 from .resources import BINDINGS, GROUP, IDENTITIES, VERSION
 
-__all__ = ["list_bindings", "list_identities", "list_token_secrets"]
+__all__ = ["Lister", "namespace_matches"]
 
-#: Secrets per LIST page: bounded memory on the server and here.
+#: Objects per LIST page: bounded memory on the server and here.
 PAGE_SIZE = 500
+_GLOB = set("*?[!")
+
+
+def namespace_matches(namespace: str, patterns: Sequence[str]) -> bool:
+    """kopf's rule: some pattern matches (or only exclusions are given) and no ``!`` one does."""
+    included = [p for p in patterns if not p.startswith("!")]
+    excluded = [p[1:] for p in patterns if p.startswith("!")]
+    return (not included or any(fnmatch.fnmatchcase(namespace, p) for p in included)) and not (
+        any(fnmatch.fnmatchcase(namespace, p) for p in excluded)
+    )
+
+
+@dataclass(frozen=True)
+class Lister:
+    custom: client.CustomObjectsApi
+    core: client.CoreV1Api
+    #: ``--namespace`` values; empty for all namespaces.
+    namespaces: tuple[str, ...] = ()
+    #: ``--binding-selector``: only bindings with these labels (a shard of the cluster).
+    binding_selector: str | None = None
+
+    async def identities(self) -> list[dict[str, Any]]:
+        return await _pages("list ExternalIdentities", self.custom.list_cluster_custom_object,
+                            GROUP, VERSION, IDENTITIES)
+
+    async def bindings(self) -> list[dict[str, Any]]:
+        selector = {"label_selector": self.binding_selector} if self.binding_selector else {}
+        return await self._in_namespaces(
+            "ServiceAccountBindings",
+            lambda: (self.custom.list_cluster_custom_object, (GROUP, VERSION, BINDINGS)),
+            lambda ns: (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, BINDINGS)),
+            selector,
+        )
+
+    async def token_secrets(self) -> list[dict[str, Any]]:
+        """Every Secret labelled as ours in the served namespaces."""
+        return await self._in_namespaces(
+            "token Secrets",
+            lambda: (self.core.list_secret_for_all_namespaces, ()),
+            lambda ns: (self.core.list_namespaced_secret, (ns,)),
+            {"label_selector": "=".join(MANAGED_BY_LABEL)},
+        )
+
+    async def _in_namespaces(
+        self,
+        what: str,
+        everywhere: Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]],
+        inside: Callable[[str], tuple[Callable[..., Any], tuple[Any, ...]]],
+        options: dict[str, str],
+    ) -> list[dict[str, Any]]:
+        if self.namespaces and not any(_GLOB & set(ns) for ns in self.namespaces):
+            items: list[dict[str, Any]] = []
+            for namespace in self.namespaces:
+                call, args = inside(namespace)
+                items += await _pages(f"list {what} in {namespace}", call, *args, **options)
+            return items
+        call, args = everywhere()
+        items = await _pages(f"list {what}", call, *args, **options)
+        if not self.namespaces:
+            return items
+        return [item for item in items if namespace_matches(
+            (item.get("metadata") or {}).get("namespace", ""), self.namespaces)]
 
 
 async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -33,38 +102,3 @@ async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> list[dict[s
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return items
-
-
-async def list_identities(api: client.CustomObjectsApi) -> list[dict[str, Any]]:
-    return await _pages("list ExternalIdentities", api.list_cluster_custom_object,
-                        GROUP, VERSION, IDENTITIES)
-
-
-async def list_bindings(
-    api: client.CustomObjectsApi, namespaces: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """Every binding in the watched namespaces (all when none are named)."""
-    if not namespaces:
-        return await _pages("list ServiceAccountBindings",
-                            api.list_cluster_custom_object, GROUP, VERSION, BINDINGS)
-    bindings: list[dict[str, Any]] = []
-    for namespace in namespaces:
-        bindings += await _pages(f"list ServiceAccountBindings in {namespace}",
-                                 api.list_namespaced_custom_object,
-                                 GROUP, VERSION, namespace, BINDINGS)
-    return bindings
-
-
-async def list_token_secrets(
-    api: client.CoreV1Api, namespaces: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """Every Secret labelled as ours, in the watched namespaces (all when none are named)."""
-    selector = "=".join(MANAGED_BY_LABEL)
-    if not namespaces:
-        return await _pages("list token Secrets", api.list_secret_for_all_namespaces,
-                            label_selector=selector)
-    secrets: list[dict[str, Any]] = []
-    for namespace in namespaces:
-        secrets += await _pages(f"list token Secrets in {namespace}",
-                                api.list_namespaced_secret, namespace, label_selector=selector)
-    return secrets

@@ -22,7 +22,7 @@ from .exchangers import ExchangePool, credential_sources
 from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
 from .identitycache import IdentityCache
-from .listing import list_bindings, list_identities, list_token_secrets
+from .listing import Lister
 from .metrics import Metrics
 from .peering import Peering, PeeringGate
 from .reconciler import BindingReconciler
@@ -105,12 +105,15 @@ class Runtime:
 
     async def _prepare(self) -> list[dict[str, Any]]:
         """List identities, our Secrets and the bindings once, before any binding is stepped."""
-        namespaces = self.settings.namespaces
+        lister = Lister(
+            self.custom_objects, client.CoreV1Api(self.api), self.settings.namespaces,
+            self.settings.binding_selector,
+        )
         while True:
             try:
-                identities = await list_identities(self.custom_objects)
-                secrets = await list_token_secrets(client.CoreV1Api(self.api), namespaces)
-                bindings = await list_bindings(self.custom_objects, namespaces)
+                identities = await lister.identities()
+                secrets = await lister.token_secrets()
+                bindings = await lister.bindings()
             except (ExternalIdentityError, ApiException) as error:
                 log.warning("cannot list identities and token Secrets yet, retrying: %s",
                             getattr(error, "reason", None) or error)
@@ -168,6 +171,10 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         log.info("Watching namespaces %s only: ExternalIdentity status.bindings and "
                  "status.principal are left to a cluster-wide operator",
                  ", ".join(settings.namespaces))
+    if settings.binding_selector:
+        log.info("Keeping bindings labelled %s only (one shard): ExternalIdentity "
+                 "status.bindings and status.principal are left to an unsharded operator",
+                 settings.binding_selector)
     secret_cache = SecretCache()
     return Runtime(
         settings=settings,
@@ -180,5 +187,7 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         statuses=statuses,
         events=EventPoster(client.CoreV1Api(api)),
         metrics=metrics,
-        identity_statuses=IdentityStatuses(statuses, enabled=not settings.namespaces),
+        identity_statuses=IdentityStatuses(
+            statuses, enabled=not settings.namespaces and not settings.binding_selector
+        ),
     )

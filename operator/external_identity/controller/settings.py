@@ -14,6 +14,8 @@ __all__ = ["OperatorSettings"]
 class OperatorSettings:
     #: Namespaces to watch; empty means cluster-wide.
     namespaces: tuple[str, ...] = ()
+    #: Keep only bindings matching this label selector (one shard of a large cluster).
+    binding_selector: str | None = None
     #: Refresh once this percentage of the granted TTL has passed (a binding may override).
     refresh_percent: int = 67
     #: Up to this fraction of the lifetime is taken off the refresh time at random.
