@@ -103,6 +103,20 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "credentials of a deleted or re-annotated one are dropped at once; needs list and "
         "watch on serviceaccounts (default: re-read each ServiceAccount within a minute)",
     )
+    parser.add_argument(
+        "--restart-on-rotation", action="store_true",
+        help="roll Deployments, StatefulSets and DaemonSets labelled "
+        "externalidentity.dev/restart-on-rotation=true when a binding named in their "
+        "annotation of the same key gets a new token (pod template annotation "
+        "externalidentity.dev/token-fingerprint); needs list, watch and patch on them "
+        "(default: off)",
+    )
+    parser.add_argument(
+        "--restart-min-interval", type=non_negative_float,
+        default=defaults.restart_min_interval_seconds, metavar="SECONDS",
+        help="restart one workload at most this often; a rotation inside the interval is "
+        "applied when it ends (default: %(default)s)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -121,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
             permanent_retry_seconds=args.permanent_retry,
             metrics_port=args.metrics_port,
             watch_service_accounts=args.watch_service_accounts,
+            restart_on_rotation=args.restart_on_rotation,
+            restart_min_interval_seconds=args.restart_min_interval,
             binding_selector=args.binding_selector or None,
         )
     except ValueError as error:

@@ -17,11 +17,12 @@ from ..secretdata import CHECKSUM_ANNOTATION, MANAGED_BY_LABEL
 from .identities import identity_readiness
 from .legacy import carries_legacy_marks, release
 from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
+from .rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
 from .runtime import Runtime, build_runtime
 from .secretcache import cached_secret
 from .settings import OperatorSettings
 
-__all__ = ["registry", "watch_service_accounts"]
+__all__ = ["registry", "watch_service_accounts", "watch_workloads"]
 
 IDENTITY_RESOURCE = (GROUP, VERSION, IDENTITIES)
 BINDING_RESOURCE = (GROUP, VERSION, BINDINGS)
@@ -54,6 +55,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.label_selectors["v1", "secrets"] = "=".join(MANAGED_BY_LABEL)
     if operator_settings.binding_selector:
         settings.watching.label_selectors[GROUP, BINDINGS] = operator_settings.binding_selector
+    for plural in WORKLOAD_KINDS.values():  # watched only with --restart-on-rotation
+        settings.watching.label_selectors["apps", plural] = "=".join(FOLLOW_LABEL)
     runtime = memo.runtime = await build_runtime(operator_settings)
     peering = memo.get("peering")
     if peering is None:
@@ -165,3 +168,21 @@ def watch_service_accounts() -> None:
         )
 
     kopf.on.event("v1", "serviceaccounts", registry=registry)(service_account_changed)
+
+
+# -- workloads (restart on rotation, --restart-on-rotation) ------------------------------------
+
+
+def watch_workloads() -> None:
+    """Registered only when asked; the label selector (see ``configure``) filters server-side."""
+
+    async def workload_changed(
+        type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
+    ) -> None:
+        rollouts = _runtime(memo).rollouts
+        if rollouts is not None:
+            rollouts.workload_event(deleted=type == "DELETED", body=body)
+
+    for plural in WORKLOAD_KINDS.values():
+        kopf.on.event("apps", "v1", plural, labels=dict([FOLLOW_LABEL]),
+                      registry=registry)(workload_changed)

@@ -36,13 +36,14 @@ from .plans import (
     Wait,
 )
 from .problems import problem_for
+from .rollouts import token_fingerprint
 from .schedule import refresh_moment
 from .settings import OperatorSettings
 from .statuses import StatusWriter
 from .targets import read_target
 from .tokensecrets import TokenSecrets
 
-__all__ = ["BindingReconciler", "EventSink", "IdentityLookup", "PrincipalSink"]
+__all__ = ["BindingReconciler", "EventSink", "IdentityLookup", "PrincipalSink", "TokenWritten"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,15 @@ PrincipalSink = Callable[[str, str], None]
 
 class EventSink(Protocol):
     def __call__(self, *, warning: bool, reason: str, message: str) -> None: ...
+
+
+class TokenWritten(Protocol):
+    """Told (namespace, binding, token fingerprint) after a newly minted token is written;
+    ``replaced``: over an earlier token (a rotation), not into a new Secret."""
+
+    def __call__(
+        self, namespace: str, binding: str, fingerprint: str, *, replaced: bool
+    ) -> None: ...
 
 
 class BindingReconciler:
@@ -74,6 +84,7 @@ class BindingReconciler:
         settings: OperatorSettings,
         clock: Clock,
         rng: random.Random,
+        token_written: TokenWritten | None = None,
     ) -> None:
         self.namespace = namespace
         self.name = name
@@ -88,6 +99,7 @@ class BindingReconciler:
         self._settings = settings
         self._clock = clock
         self._rng = rng
+        self._token_written = token_written
         #: The status as last written by us (we are its only writer), else as found.
         self._status: dict[str, Any] = dict(status)
         self._unwritten: dict[str, Any] | None = None
@@ -217,6 +229,9 @@ class BindingReconciler:
         self._saw_principal(plan, token.principal)
         self.held = held  # kept even if the write fails: the next step repairs, not re-mints
         await self._secrets.write(plan.target, token, known=known)
+        if self._token_written is not None:
+            self._token_written(self.namespace, self.name, token_fingerprint(token.token),
+                                replaced=known is not None)
         self._metrics.holds(self.key, issued_at=token.issued_at, expires_at=token.expires_at)
         self._metrics.attempted(self.key, "TokenIssued")
         self.backoff = Backoff()

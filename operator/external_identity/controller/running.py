@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import kopf
 
-from .handlers import registry, watch_service_accounts
+from .handlers import registry, watch_service_accounts, watch_workloads
 from .peering import Peering
 from .settings import OperatorSettings
 
@@ -28,6 +28,8 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
     namespaces = options.settings.namespaces
     if options.settings.watch_service_accounts:
         watch_service_accounts()
+    if options.settings.restart_on_rotation:
+        watch_workloads()
     peering = None
     if options.peering_name is not None:
         peering = Peering.for_this_process(options.peering_name, options.priority)

@@ -26,6 +26,7 @@ from .listing import Lister
 from .metrics import Metrics
 from .peering import Peering, PeeringGate
 from .reconciler import BindingReconciler
+from .rollouts import Rollouts
 from .secretcache import SecretCache, cached_secret
 from .settings import OperatorSettings
 from .statuses import StatusWriter
@@ -54,6 +55,8 @@ class Runtime:
     identities: IdentityCache = field(default_factory=IdentityCache)
     rng: random.Random = field(default_factory=random.Random)
     fleet: BindingFleet = field(init=False)
+    #: Restart on rotation (--restart-on-rotation); None when off.
+    rollouts: Rollouts | None = field(init=False, default=None)
     _gate: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -65,6 +68,13 @@ class Runtime:
         )
         self.fleet.on_membership_change = self.recount
         self.metrics.count_bindings(lambda: len(self.fleet))
+        if self.settings.restart_on_rotation:
+            self.rollouts = Rollouts(
+                client.AppsV1Api(self.api), min_interval=self.settings.restart_min_interval_seconds,
+                retry_seconds=self.settings.backoff_base_seconds,
+                retry_cap_seconds=self.settings.backoff_cap_seconds, clock=self.clock,
+                active=lambda: self.fleet.acting,
+            )
 
     @property
     def custom_objects(self) -> client.CustomObjectsApi:
@@ -101,6 +111,7 @@ class Runtime:
             statuses=self.statuses, events=post_event, metrics=self.metrics.bindings,
             principals=self.identity_statuses.saw_principal, settings=self.settings,
             clock=self.clock, rng=self.rng,
+            token_written=self.rollouts.token_written if self.rollouts is not None else None,
         )
 
     async def _prepare(self) -> list[dict[str, Any]]:
@@ -145,6 +156,8 @@ class Runtime:
             self._gate.cancel()
             await asyncio.gather(self._gate, return_exceptions=True)
         await self.fleet.stop()
+        if self.rollouts is not None:
+            await self.rollouts.close()
         await self.events.close()
         await self.identity_statuses.close()
         await self.pool.close()

@@ -35,6 +35,11 @@ class OperatorSettings:
     #: Watch ServiceAccounts, so per-workload credentials of a deleted or re-annotated one are
     #: dropped at once (needs list and watch on serviceaccounts).
     watch_service_accounts: bool = False
+    #: Roll workloads that follow a binding (label and annotation) when its token is rotated
+    #: (needs list, watch and patch on deployments, statefulsets and daemonsets).
+    restart_on_rotation: bool = False
+    #: Restart one workload at most this often; later rotations wait for the interval's end.
+    restart_min_interval_seconds: float = 300.0
 
     def __post_init__(self) -> None:
         if not 10 <= self.refresh_percent <= 95:
@@ -49,3 +54,5 @@ class OperatorSettings:
             raise ValueError("backoff cap must be at least the (positive) backoff base")
         if self.permanent_retry_seconds <= 0:
             raise ValueError("permanent retry delay must be positive")
+        if self.restart_min_interval_seconds < 0:
+            raise ValueError("restart minimum interval must not be negative")
