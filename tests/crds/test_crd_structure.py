@@ -32,7 +32,9 @@ BINDING_SPEC_FIELDS = {
     "suspend",
     "secret",
 }
-IDENTITY_STATUS_FIELDS = {"conditions", "observedGeneration", "bindings", "principal"}
+IDENTITY_STATUS_FIELDS = {
+    "conditions", "observedGeneration", "bindings", "readyBindings", "principal",
+}
 BINDING_STATUS_FIELDS = {
     "conditions",
     "observedGeneration",
@@ -116,8 +118,9 @@ def test_both_kinds_share_categories_that_shadow_no_resource_name(
     ("kind", "column", "json_path", "column_type", "priority"),
     [
         ("ExternalIdentity", "Provider", ".spec.provider", "string", 0),
-        ("ExternalIdentity", "Principal", ".status.principal", "string", 1),
+        ("ExternalIdentity", "Principal", ".status.principal", "string", 0),
         ("ExternalIdentity", "Bindings", ".status.bindings", "integer", 0),
+        ("ExternalIdentity", "Ready Bindings", ".status.readyBindings", "integer", 0),
         ("ExternalIdentity", "Ready", READY, "string", 0),
         ("ExternalIdentity", "Reason", REASON, "string", 1),
         ("ExternalIdentity", "Age", ".metadata.creationTimestamp", "date", 0),
@@ -143,7 +146,8 @@ def test_printer_column_shows_the_expected_field(
 @pytest.mark.parametrize(
     ("kind", "names"),
     [
-        ("ExternalIdentity", ["Provider", "Principal", "Bindings", "Ready", "Reason", "Age"]),
+        ("ExternalIdentity",
+         ["Provider", "Principal", "Bindings", "Ready Bindings", "Ready", "Reason", "Age"]),
         (
             "ServiceAccountBinding",
             ["Identity", "Secret", "Ready", "Reason", "Expires", "Principal", "Age"],

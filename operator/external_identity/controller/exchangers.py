@@ -18,7 +18,7 @@ import httpx
 from kubernetes.client import ApiClient, CoreV1Api
 
 from ..errors import ConfigurationError, ExternalIdentityError
-from ..proofs import ProofProvider
+from ..proofs import Proof, ProofProvider
 from ..providers.factory import ProviderSettings, build_provider
 from ..tokens import IssuedToken
 from ..tokenservice import TokenServiceClient, build_http_client
@@ -69,6 +69,9 @@ class OperatorCredentials:
         self._providers: dict[ProviderSettings, ProofProvider] = {}
 
     def provider_for(self, identity: IdentitySpec, binding: BindingSpec) -> ProofProvider:
+        return self.provider_of(identity)
+
+    def provider_of(self, identity: IdentitySpec) -> ProofProvider:
         settings = identity.provider_settings()
         provider = self._providers.get(settings)
         if provider is None:
@@ -145,6 +148,13 @@ class ExchangePool:
         return TokenServiceClient(
             identity.token_service.endpoint(), http=self._http_client(identity)
         )
+
+    async def operator_proof(self, identity: IdentitySpec) -> Proof:
+        """A proof from the operator's own credentials, as an exchange would send; no exchange."""
+        source = self._sources.get("Operator")
+        if not isinstance(source, OperatorCredentials):
+            raise ConfigurationError("this operator has no credentials of its own")
+        return await source.provider_of(identity).proof()
 
     async def exchange(self, identity: IdentitySpec, binding: BindingSpec) -> IssuedToken:
         source = self._sources.get(identity.credentials.source)

@@ -133,12 +133,14 @@ class BindingFleet:
     def wake(self, key: BindingKey) -> None:
         self._queue.wake(key)
 
-    def counts(self) -> dict[str, int]:
-        """How many bindings reference each identity."""
-        counts: dict[str, int] = {}
-        for binding in self._bindings.values():
+    def counts(self, ready: Callable[[BindingKey], bool]) -> dict[str, dict[str, int]]:
+        """Per identity: how many bindings reference it, and how many of those are ``ready``."""
+        counts: dict[str, dict[str, int]] = {}
+        for key, binding in self._bindings.items():
             if binding.identity is not None:
-                counts[binding.identity] = counts.get(binding.identity, 0) + 1
+                count = counts.setdefault(binding.identity, {"bindings": 0, "readyBindings": 0})
+                count["bindings"] += 1
+                count["readyBindings"] += ready(key)
         return counts
 
     # -- running ----------------------------------------------------------------------------------

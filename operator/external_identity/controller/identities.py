@@ -25,8 +25,13 @@ def identity_readiness(
     *,
     generation: int | None,
     now: datetime,
+    credentials_problem: str | None = None,
 ) -> dict[str, Any]:
-    """The identity's Ready condition and observedGeneration, as a status patch. Pure."""
+    """The identity's Ready condition and observedGeneration, as a status patch. Pure.
+
+    ``credentials_problem`` is why the operator's own credentials could not produce a proof
+    for this identity when it last tried (None: they could, or it has not tried yet).
+    """
     try:
         identity = parse_identity(spec)
     except ConfigurationError as error:
@@ -36,6 +41,11 @@ def identity_readiness(
         if identity.credentials.source == "ServiceAccount":
             message = ("spec is valid; each binding exchanges its own ServiceAccount "
                        "(spec.serviceAccountName)")
+        elif credentials_problem is not None:
+            ready, reason = False, reasons.CREDENTIALS_UNAVAILABLE
+            message = (
+                f"the operator's own credentials cannot prove who it is: {credentials_problem}"
+            )
     return {
         "conditions": set_condition(
             previous.get("conditions") or [], type_=reasons.READY, status=ready,
@@ -46,9 +56,10 @@ def identity_readiness(
 
 
 class IdentityStatuses:
-    """Keeps each identity's ``status.bindings`` and ``status.principal`` current.
+    """Keeps each identity's ``status.bindings``, ``readyBindings`` and ``principal`` current.
 
-    ``bindings`` is the number of bindings referencing the identity; ``principal`` the cloud
+    ``bindings`` is the number of bindings referencing the identity, ``readyBindings`` how many
+    of them are Ready; ``principal`` the cloud
     principal its exchanges proved (what to trust in Phase), as the last exchange saw it.
     Changes only mark the status stale; one task writes shortly after, so a burst of
     thousands of bindings costs one status write per identity that changed. An operator that
@@ -70,19 +81,26 @@ class IdentityStatuses:
         self._retry = retry_seconds
         self._written: dict[str, dict[str, Any]] = {}
         self._principals: dict[str, str] = {}
-        self._count: Callable[[], Mapping[str, int]] | None = None
+        self._count: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
         self._known: Callable[[], set[str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._dirty = False
 
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
     def stale(
         self,
         *,
-        counts: Callable[[], Mapping[str, int]],
+        counts: Callable[[], Mapping[str, Mapping[str, int]]],
         known: Callable[[], set[str]],
         written: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        """Something changed: recount soon. ``written`` gives what each status already says."""
+        """Something changed: recount soon. ``written`` gives what each status already says.
+
+        ``counts`` gives, per identity, ``{"bindings": n, "readyBindings": m}``.
+        """
         if not self._enabled:
             return
         self._count, self._known = counts, known
@@ -115,8 +133,8 @@ class IdentityStatuses:
                 self._dirty = True
                 await asyncio.sleep(self._retry)
 
-    def _wanted(self, name: str, counts: Mapping[str, int]) -> dict[str, Any]:
-        wanted: dict[str, Any] = {"bindings": counts.get(name, 0)}
+    def _wanted(self, name: str, counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
+        wanted: dict[str, Any] = {"bindings": 0, "readyBindings": 0, **counts.get(name, {})}
         if name in self._principals:
             wanted["principal"] = self._principals[name]
         return wanted

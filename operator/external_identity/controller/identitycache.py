@@ -9,12 +9,13 @@ from typing import Any
 __all__ = ["IdentityCache"]
 
 #: The status fields the operator itself keeps on an identity.
-KEPT_STATUS = ("bindings", "principal")
+KEPT_STATUS = ("bindings", "readyBindings", "principal")
 
 
 class IdentityCache:
     def __init__(self) -> None:
-        #: name -> {"spec": ..., "status": {bindings, principal}}
+        #: name -> {"spec", "status": {bindings, readyBindings, principal}, "conditions",
+        #: "generation"}
         self._identities: dict[str, dict[str, Any]] = {}
         self._generations: dict[str, int | None] = {}
 
@@ -35,11 +36,13 @@ class IdentityCache:
         metadata: Mapping[str, Any] = body.get("metadata") or {}
         name = str(metadata.get("name"))
         status: Mapping[str, Any] = body.get("status") or {}
+        generation = metadata.get("generation")
         self._identities[name] = {
             "spec": copy.deepcopy(dict(body.get("spec") or {})),
             "status": {key: status.get(key) for key in KEPT_STATUS},
+            "conditions": copy.deepcopy(list(status.get("conditions") or [])),
+            "generation": generation,
         }
-        generation = metadata.get("generation")
         changed = name not in self._generations or self._generations[name] != generation
         self._generations[name] = generation
         return changed

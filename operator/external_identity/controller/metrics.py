@@ -44,12 +44,20 @@ class BindingMetrics:
             ["namespace", "binding", "reason"], registry=registry,
         )
         self._reasons: dict[BindingKey, str] = {}
+        #: Told whenever a binding becomes Ready or stops being Ready.
+        self.on_change: Callable[[], None] = lambda: None
 
     def mark(self, key: BindingKey, ready: bool) -> None:
+        if ready == (key in self._ready):
+            return
         if ready:
             self._ready.add(key)
         else:
             self._ready.discard(key)
+        self.on_change()
+
+    def is_ready(self, key: BindingKey) -> bool:
+        return key in self._ready
 
     def holds(self, key: BindingKey, *, issued_at: datetime, expires_at: datetime) -> None:
         """The binding's Secret holds a token with this lifetime."""
@@ -71,7 +79,7 @@ class BindingMetrics:
         self._outcome.labels(*key, reason).set(1)
 
     def forget(self, key: BindingKey) -> None:
-        self._ready.discard(key)
+        self.mark(key, False)
         self.holds_nothing(key)
         previous = self._reasons.pop(key, None)
         if previous is not None:

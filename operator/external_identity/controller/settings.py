@@ -32,6 +32,8 @@ class OperatorSettings:
     #: Threads for blocking Kubernetes client calls.
     kubernetes_threads: int = 16
     metrics_port: int | None = None
+    #: How often each identity's credentials are re-checked (a proof, never an exchange).
+    identity_probe_seconds: float = 600.0
     #: Watch ServiceAccounts, so per-workload credentials of a deleted or re-annotated one are
     #: dropped at once (needs list and watch on serviceaccounts).
     watch_service_accounts: bool = False
@@ -52,6 +54,8 @@ class OperatorSettings:
             raise ValueError("max concurrent exchanges must be at least 1")
         if self.backoff_base_seconds <= 0 or self.backoff_cap_seconds < self.backoff_base_seconds:
             raise ValueError("backoff cap must be at least the (positive) backoff base")
+        if self.identity_probe_seconds <= 0:
+            raise ValueError("identity probe interval must be positive")
         if self.permanent_retry_seconds <= 0:
             raise ValueError("permanent retry delay must be positive")
         if self.restart_min_interval_seconds < 0:
