@@ -58,6 +58,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     for plural in WORKLOAD_KINDS.values():  # watched only with --restart-on-rotation
         settings.watching.label_selectors["apps", plural] = "=".join(FOLLOW_LABEL)
     runtime = memo.runtime = await build_runtime(operator_settings)
+    runtime.start_probing()
     peering = memo.get("peering")
     if peering is None:
         runtime.fleet.start()
@@ -81,9 +82,11 @@ async def validate_identity(
     spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo,
     **_: Any,
 ) -> None:
+    runtime = _runtime(memo)
     patch.status.update(
         identity_readiness(
-            spec, status, generation=meta.get("generation"), now=_runtime(memo).clock()
+            spec, status, generation=meta.get("generation"), now=runtime.clock(),
+            credentials_problem=runtime.probe.problem(meta["name"]),
         )
     )
 
@@ -97,9 +100,12 @@ async def identity_changed(
     if type == "DELETED":
         runtime.identities.gone(name)
         runtime.identity_statuses.forget(name)
+        runtime.probe.forget(name)
         changed = True
     else:
         changed = runtime.identities.saw(body)
+        if changed:
+            runtime.probe.changed(name)
     runtime.recount()
     if changed:
         runtime.fleet.identity_changed(name)

@@ -22,6 +22,7 @@ from .exchangers import ExchangePool, credential_sources
 from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
 from .identitycache import IdentityCache
+from .identityprobe import IdentityProbe
 from .listing import Lister
 from .metrics import Metrics
 from .peering import Peering, PeeringGate
@@ -55,9 +56,11 @@ class Runtime:
     identities: IdentityCache = field(default_factory=IdentityCache)
     rng: random.Random = field(default_factory=random.Random)
     fleet: BindingFleet = field(init=False)
+    probe: IdentityProbe = field(init=False)
     #: Restart on rotation (--restart-on-rotation); None when off.
     rollouts: Rollouts | None = field(init=False, default=None)
     _gate: asyncio.Task[None] | None = None
+    _probing: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.fleet = BindingFleet(
@@ -75,6 +78,18 @@ class Runtime:
                 retry_cap_seconds=self.settings.backoff_cap_seconds, clock=self.clock,
                 active=lambda: self.fleet.acting,
             )
+        self.metrics.bindings.on_change = self.recount
+        self.probe = IdentityProbe(
+            prove=self.pool.operator_proof, identities=self.identities, statuses=self.statuses,
+            principals=self.identity_statuses.saw_principal, clock=self.clock,
+            interval=self.settings.identity_probe_seconds,
+        )
+
+    def start_probing(self) -> None:
+        """Probe identities only where this operator writes their status (unsharded, all
+        namespaces): others see another principal's view, or only part of the bindings."""
+        if self.identity_statuses.enabled and self._probing is None:
+            self._probing = asyncio.get_running_loop().create_task(self.probe.run())
 
     @property
     def custom_objects(self) -> client.CustomObjectsApi:
@@ -92,7 +107,8 @@ class Runtime:
         if not self.fleet.seeded:
             return
         self.identity_statuses.stale(
-            counts=self.fleet.counts, known=self.identities.names,
+            counts=lambda: self.fleet.counts(self.metrics.bindings.is_ready),
+            known=self.identities.names,
             written=self.identities.written_status(),
         )
 
@@ -135,6 +151,7 @@ class Runtime:
         self.secret_cache.clear()
         for identity in identities:
             self.identities.saw(identity)
+            self.probe.changed(identity["metadata"]["name"])
         for secret in secrets:
             metadata = secret.get("metadata") or {}
             self.secret_cache.saw(metadata.get("namespace", ""), metadata.get("name", ""),
@@ -152,9 +169,10 @@ class Runtime:
         self._gate = asyncio.get_running_loop().create_task(gate.run())
 
     async def close(self) -> None:
-        if self._gate is not None:
-            self._gate.cancel()
-            await asyncio.gather(self._gate, return_exceptions=True)
+        for task in (self._gate, self._probing):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.fleet.stop()
         if self.rollouts is not None:
             await self.rollouts.close()
