@@ -94,6 +94,35 @@ def test_per_workload_rules_are_scoped_to_the_watched_namespaces(render: Rendere
         assert table[("", "serviceaccounts/token")] == {"create"}
 
 
+WORKLOADS = ("deployments", "statefulsets", "daemonsets")
+
+
+def test_workloads_are_allowed_only_for_restart_on_rotation(render: Renderer) -> None:
+    without = permissions(render(), SA)
+    manifests = render(variant="restart-on-rotation")
+    restarts = {Permission(None, "apps", resource, verb)
+                for resource in WORKLOADS for verb in ("list", "watch", "patch")}
+    assert not {p for p in without if p.group == "apps"}
+    assert permissions(manifests, SA) - without == restarts
+    args = manifests.one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--restart-on-rotation" in args and "--restart-min-interval=60" in args
+    assert not any("restart" in arg for arg in
+                   render().one("Deployment")["spec"]["template"]["spec"]["containers"][0]["args"])
+
+
+def test_restart_on_rotation_rules_are_scoped_to_the_watched_namespaces(render: Renderer) -> None:
+    manifests = render(values={"restartOnRotation": {"enabled": True},
+                               "watchNamespaces": ["a", "b"]})
+    assert not {("apps", resource) for resource in WORKLOADS} & set(
+        rule_table(_cluster_role(manifests)))
+    roles = [role for role in manifests.of_kind("Role")
+             if role["metadata"]["name"] == "eio-external-identity-operator"]
+    assert sorted(role["metadata"]["namespace"] for role in roles) == ["a", "b"]
+    for role in roles:
+        for resource in WORKLOADS:
+            assert rule_table(role)[("apps", resource)] == {"list", "watch", "patch"}
+
+
 def test_restricted_namespaces_get_roles_and_a_cluster_role_only_for_identities(
     render: Renderer,
 ) -> None:

@@ -17,6 +17,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 
 from external_identity.controller.legacy import LEGACY_FINALIZER
+from external_identity.controller.rollouts import FOLLOW_KEY
 from tests.controller.harness import NAMESPACE, Cluster, wait_for
 
 from .rbac import permissions
@@ -171,4 +172,41 @@ def test_per_workload_rules_equal_the_calls_of_per_workload_bindings(
     granted = {(p.group, p.resource, p.verb) for p in permissions(manifests, SA)}
     assert ("", "serviceaccounts/token", "create") in used
     assert ("", "serviceaccounts", "watch") in used
+    _compare(used, granted)
+
+
+def _exercise_restart_on_rotation(cluster: Cluster) -> None:
+    """A Deployment, StatefulSet and DaemonSet follow the binding "app" and are rolled."""
+    kube = cluster.kube
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        kube.create({
+            "apiVersion": "apps/v1", "kind": kind,
+            "metadata": {"name": "api", "namespace": NAMESPACE,
+                         "labels": {FOLLOW_KEY: "true"}, "annotations": {FOLLOW_KEY: "app"}},
+            "spec": {"selector": {"matchLabels": {"app": "api"}},
+                     "template": {"metadata": {"labels": {"app": "api"}},
+                                  "spec": {"containers": [{"name": "api", "image": "api"}]}}},
+        })
+
+
+def test_restart_on_rotation_rules_equal_the_calls_of_a_restarting_operator(
+    render: Renderer,
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    manifests = render(variant="restart-on-rotation")
+    args = next(
+        c["args"] for c in manifests.one("Deployment")["spec"]["template"]["spec"]["containers"]
+    )
+    assert "--restart-on-rotation" in args
+    cluster.kube.clear_calls()
+    operator = start_operator("--restart-on-rotation", "--restart-min-interval=0")
+    _exercise_restart_on_rotation(cluster)
+    _exercise_every_path(cluster, account)
+    operator.stop()
+    used = {(group, resource, verb) for group, resource, verb, _ in cluster.kube.rbac_rules()}
+    granted = {(p.group, p.resource, p.verb) for p in permissions(manifests, SA)}
+    for resource in ("deployments", "statefulsets", "daemonsets"):
+        assert ("apps", resource, "patch") in used
     _compare(used, granted)

@@ -79,6 +79,10 @@ app.kubernetes.io/part-of: external-identity-operator
 {{- if .Values.perWorkloadIdentity.enabled }}
 - --watch-service-accounts
 {{- end }}
+{{- if .Values.restartOnRotation.enabled }}
+- --restart-on-rotation
+- --restart-min-interval={{ .Values.restartOnRotation.minIntervalSeconds }}
+{{- end }}
 {{- with .Values.bindingSelector }}
 - --binding-selector={{ . }}
 {{- end }}

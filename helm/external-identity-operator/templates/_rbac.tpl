@@ -9,7 +9,8 @@ is recorded making. No rule uses "*".
                              and namespaces when only some namespaces are served
   eio.rules.namespaced       what the operator does in each served namespace:
                              ServiceAccountBindings, their Secrets, Events, and (per-workload
-                             identity) ServiceAccounts and their TokenRequests
+                             identity) ServiceAccounts and their TokenRequests, and
+                             (restart on rotation) Deployments, StatefulSets, DaemonSets
   eio.rules.events           Events (also needed in the operator's own namespace, where
                              kopf posts Events about cluster-scoped ExternalIdentities)
   eio.rules.clusterPeering   kopf peering cluster-wide (replicaCount > 1, all namespaces)
@@ -69,6 +70,20 @@ is recorded making. No rule uses "*".
 - apiGroups: [""]
   resources: ["serviceaccounts/token"]
   verbs: ["create"]
+{{- end }}
+{{- if .Values.restartOnRotation.enabled }}
+# Restart on rotation: workloads labelled externalidentity.dev/restart-on-rotation=true
+# watched (label-selected, no LIST per rotation) and their pod template annotated (merge
+# patch) with the rotated token's fingerprint.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets"]
+  verbs: ["list", "watch", "patch"]
+- apiGroups: ["apps"]
+  resources: ["daemonsets"]
+  verbs: ["list", "watch", "patch"]
 {{- end }}
 {{- end -}}
 
