@@ -115,6 +115,13 @@ class Cluster:
             message=f"Ready reason {reason}",
         )
 
+    def apply_apps(self, account_id: str, count: int) -> list[str]:
+        """Bindings app-0, app-1, … (Secrets token-0, …) with a long TTL; their names."""
+        names = [f"app-{index}" for index in range(count)]
+        for index, name in enumerate(names):
+            self.apply_binding(account_id, name=name, secret=f"token-{index}", ttl=600)
+        return names
+
     def secret(self, name: str = "phase-service-token") -> Any | None:
         try:
             return self.core.read_namespaced_secret(name, NAMESPACE)

@@ -98,11 +98,10 @@ def test_a_restart_costs_no_request_per_binding_and_no_exchange(
     cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
-    for index in range(3):
-        cluster.apply_binding(account.id, name=f"app-{index}", secret=f"token-{index}", ttl=600)
+    apps = cluster.apply_apps(account.id, 3)
     first = start_operator()
-    for index in range(3):
-        cluster.wait_ready("TokenIssued", name=f"app-{index}")
+    for app in apps:
+        cluster.wait_ready("TokenIssued", name=app)
     wait_for(lambda: sum(call.resource == "events" for call in cluster.kube.calls()) == 3,
              message="three TokenIssued events")
     first.stop()

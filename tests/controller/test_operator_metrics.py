@@ -29,14 +29,22 @@ def _writes(operation: str, result: str) -> str:
     return f'external_identity_secret_writes_total{{operation="{operation}",result="{result}"}}'
 
 
-def test_an_issued_token_shows_its_expiry_ttl_outcome_and_write(
+def _issue_one_token(
     cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
-) -> None:
+) -> int:
+    """One binding Ready, through an operator serving metrics; the metrics port."""
     cluster.apply_identity()
     cluster.apply_binding(account.id, ttl=600)
     port = free_port()
     start_operator("--metrics-port", str(port))
     cluster.wait_ready("TokenIssued")
+    return port
+
+
+def test_an_issued_token_shows_its_expiry_ttl_outcome_and_write(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    port = _issue_one_token(cluster, account, start_operator)
 
     expiry = wait_for(lambda: metric(port, EXPIRY), message="the expiry series")
     status = cluster.binding()["status"]
@@ -53,11 +61,7 @@ def test_an_issued_token_shows_its_expiry_ttl_outcome_and_write(
 def test_a_failed_attempt_replaces_the_outcome_and_a_deleted_binding_leaves_no_series(
     cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    cluster.apply_identity()
-    cluster.apply_binding(account.id, ttl=600)
-    port = free_port()
-    start_operator("--metrics-port", str(port))
-    cluster.wait_ready("TokenIssued")
+    port = _issue_one_token(cluster, account, start_operator)
     wait_for(lambda: metric(port, _outcome("TokenIssued")), message="the success outcome")
 
     cluster.phase.config.unavailable = True

@@ -21,11 +21,10 @@ def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
     cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
-    for index in range(3):
-        cluster.apply_binding(account.id, name=f"app-{index}", secret=f"token-{index}", ttl=600)
+    apps = cluster.apply_apps(account.id, 3)
     first = start_operator()
-    for index in range(3):
-        cluster.wait_ready("TokenIssued", name=f"app-{index}")
+    for app in apps:
+        cluster.wait_ready("TokenIssued", name=app)
     assert len(cluster.phase.records.tokens) == 3
     first.stop()
     assert "Will escalate" not in first.output, "daemons must stop on their own, not be cancelled"
@@ -33,16 +32,15 @@ def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
     second = start_operator()
     wait_for(lambda: second.output.count(RESUMED) == 3, message="all three bindings resumed")
     assert len(cluster.phase.records.tokens) == 3, "restart re-minted tokens"
-    for index in range(3):
-        assert cluster.ready(f"app-{index}")["reason"] == "TokenIssued"
+    for app in apps:
+        assert cluster.ready(app)["reason"] == "TokenIssued"
 
 
 def test_the_ready_gauge_counts_resumed_bindings_after_a_restart(
     cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
 ) -> None:
     cluster.apply_identity()
-    for index in range(3):
-        cluster.apply_binding(account.id, name=f"app-{index}", secret=f"token-{index}", ttl=600)
+    cluster.apply_apps(account.id, 3)
     port = free_port()
     first = start_operator("--metrics-port", str(port))
     wait_for(lambda: metric(port, READY_GAUGE) == 3, message="three Ready bindings counted")
