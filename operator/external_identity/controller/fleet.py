@@ -3,9 +3,10 @@
 kopf's event handlers tell the fleet what changed (:meth:`BindingFleet.saw_binding`,
 :meth:`forget_binding`, :meth:`identity_changed`, :meth:`wake`); a fixed number of workers
 take due bindings from one :class:`.scheduler.DueQueue` and run their reconciler's step.
-Nothing is stepped before :meth:`start` has listed the identities, the operator's own Secrets
-and the bindings once, so no binding decides on an empty cache (and revokes what it should
-not), and the first exchanges need not wait for kopf to deliver every binding as an event.
+Nothing is stepped before :meth:`start` has listed the identities and the operator's own
+Secrets once, so no binding decides on an empty cache (and revokes, or re-mints, what it
+should not). Bindings are then listed a page at a time and each is worked on as soon as it is
+seen: the first exchanges wait neither for the whole list nor for kopf's events.
 
 A replica that stands by (:meth:`stand_by`, see :mod:`.peering`) forgets everything and steps
 nothing; when it acts again it starts over from fresh LISTs, as a restarted operator would,
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +71,14 @@ class BindingFleet:
         reconciler_for: ReconcilerFactory,
         workers: int,
         retry_seconds: float,
-        prepare: Callable[[], Awaitable[list[dict[str, Any]]]],
+        prepare: Callable[[], Awaitable[None]],
+        list_bindings: Callable[[], AsyncIterator[dict[str, Any]]],
     ) -> None:
         self._reconciler_for = reconciler_for
         self._workers = workers
         self._retry = retry_seconds
         self._prepare = prepare
+        self._list_bindings = list_bindings
         self._bindings: dict[BindingKey, _Binding] = {}
         self._queue = DueQueue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -174,17 +177,18 @@ class BindingFleet:
         self._queue.clear()
 
     async def _run(self) -> None:
-        listed = await self._prepare()
-        for body in listed:
-            metadata = body.get("metadata") or {}
-            if not metadata.get("deletionTimestamp"):
-                self.saw_binding(metadata.get("namespace", ""), metadata.get("name", ""), body)
-        self._seeded = True
-        self.on_membership_change()
+        await self._prepare()
         workers = [
             asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
         ]
         try:
+            async for body in self._list_bindings():  # each is worked on as soon as it is seen
+                metadata = body.get("metadata") or {}
+                if not metadata.get("deletionTimestamp"):
+                    self.saw_binding(metadata.get("namespace", ""), metadata.get("name", ""),
+                                     body)
+            self._seeded = True
+            self.on_membership_change()
             await asyncio.gather(*workers)
         finally:
             for worker in workers:

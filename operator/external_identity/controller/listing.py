@@ -1,7 +1,8 @@
 """The LISTs the operator makes at start-up: identities, its own Secrets, and the bindings.
 
-Read as raw JSON (not the client's model objects): thousands of Secrets cost a few bytes each
-once :func:`.secretcache.cached_secret` has kept what matters, not a full object graph.
+Read as raw JSON (not the client's model objects), a page at a time: thousands of Secrets cost
+a few bytes each once :func:`.secretcache.cached_secret` has kept what matters, and no more
+than a page of full objects is held at once.
 
 Namespaces are what ``--namespace`` names: plain names are listed one by one (a Role in each
 is enough); a glob (``team-*``) or an exclusion (``!sandbox``) is matched against a
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,22 +49,22 @@ class Lister:
     #: ``--binding-selector``: only bindings with these labels (a shard of the cluster).
     binding_selector: str | None = None
 
-    async def identities(self) -> list[dict[str, Any]]:
-        return await _pages("list ExternalIdentities", self.custom.list_cluster_custom_object,
-                            GROUP, VERSION, IDENTITIES)
+    def identities(self) -> AsyncIterator[dict[str, Any]]:
+        return _pages("list ExternalIdentities", self.custom.list_cluster_custom_object,
+                      GROUP, VERSION, IDENTITIES)
 
-    async def bindings(self) -> list[dict[str, Any]]:
+    def bindings(self) -> AsyncIterator[dict[str, Any]]:
         selector = {"label_selector": self.binding_selector} if self.binding_selector else {}
-        return await self._in_namespaces(
+        return self._in_namespaces(
             "ServiceAccountBindings",
             lambda: (self.custom.list_cluster_custom_object, (GROUP, VERSION, BINDINGS)),
             lambda ns: (self.custom.list_namespaced_custom_object, (GROUP, VERSION, ns, BINDINGS)),
             selector,
         )
 
-    async def token_secrets(self) -> list[dict[str, Any]]:
+    def token_secrets(self) -> AsyncIterator[dict[str, Any]]:
         """Every Secret labelled as ours in the served namespaces."""
-        return await self._in_namespaces(
+        return self._in_namespaces(
             "token Secrets",
             lambda: (self.core.list_secret_for_all_namespaces, ()),
             lambda ns: (self.core.list_namespaced_secret, (ns,)),
@@ -76,29 +77,28 @@ class Lister:
         everywhere: Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]],
         inside: Callable[[str], tuple[Callable[..., Any], tuple[Any, ...]]],
         options: dict[str, str],
-    ) -> list[dict[str, Any]]:
+    ) -> AsyncIterator[dict[str, Any]]:
         if self.namespaces and not any(_GLOB & set(ns) for ns in self.namespaces):
-            items: list[dict[str, Any]] = []
             for namespace in self.namespaces:
                 call, args = inside(namespace)
-                items += await _pages(f"list {what} in {namespace}", call, *args, **options)
-            return items
+                async for item in _pages(f"list {what} in {namespace}", call, *args, **options):
+                    yield item
+            return
         call, args = everywhere()
-        items = await _pages(f"list {what}", call, *args, **options)
-        if not self.namespaces:
-            return items
-        return [item for item in items if namespace_matches(
-            (item.get("metadata") or {}).get("namespace", ""), self.namespaces)]
+        async for item in _pages(f"list {what}", call, *args, **options):
+            namespace = (item.get("metadata") or {}).get("namespace", "")
+            if not self.namespaces or namespace_matches(namespace, self.namespaces):
+                yield item
 
 
-async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
+async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
     token: str | None = None
     while True:
         reply = await call_api(what, KubernetesApiError, call, *args, limit=PAGE_SIZE,
                                _continue=token, _preload_content=False, **kwargs)
         page = json.loads(reply.data)
-        items.extend(page.get("items") or [])
+        for item in page.get("items") or []:
+            yield item
         token = (page.get("metadata") or {}).get("continue")
         if not token:
-            return items
+            return

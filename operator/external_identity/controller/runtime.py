@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -68,6 +68,7 @@ class Runtime:
             workers=self.settings.max_concurrent_exchanges,
             retry_seconds=self.settings.backoff_base_seconds,
             prepare=self._prepare,
+            list_bindings=self._bindings,
         )
         self.fleet.on_membership_change = self.recount
         self.metrics.count_bindings(lambda: len(self.fleet))
@@ -130,35 +131,47 @@ class Runtime:
             token_written=self.rollouts.token_written if self.rollouts is not None else None,
         )
 
-    async def _prepare(self) -> list[dict[str, Any]]:
-        """List identities, our Secrets and the bindings once, before any binding is stepped."""
-        lister = Lister(
+    @property
+    def _lister(self) -> Lister:
+        return Lister(
             self.custom_objects, client.CoreV1Api(self.api), self.settings.namespaces,
             self.settings.binding_selector,
         )
+
+    async def _prepare(self) -> None:
+        """List identities and our Secrets once, before any binding is stepped."""
         while True:
+            self.identities.clear()
+            self.secret_cache.clear()
             try:
-                identities = await lister.identities()
-                secrets = await lister.token_secrets()
-                bindings = await lister.bindings()
+                async for identity in self._lister.identities():
+                    self.identities.saw(identity)
+                    self.probe.changed(identity["metadata"]["name"])
+                async for secret in self._lister.token_secrets():
+                    metadata = secret.get("metadata") or {}
+                    self.secret_cache.saw(metadata.get("namespace", ""),
+                                          metadata.get("name", ""), cached_secret(secret))
             except (ExternalIdentityError, ApiException) as error:
                 log.warning("cannot list identities and token Secrets yet, retrying: %s",
                             getattr(error, "reason", None) or error)
                 await asyncio.sleep(self.settings.backoff_base_seconds)
                 continue
-            break
-        self.identities.clear()
-        self.secret_cache.clear()
-        for identity in identities:
-            self.identities.saw(identity)
-            self.probe.changed(identity["metadata"]["name"])
-        for secret in secrets:
-            metadata = secret.get("metadata") or {}
-            self.secret_cache.saw(metadata.get("namespace", ""), metadata.get("name", ""),
-                                  cached_secret(secret))
-        log.info("Listed %d identities, %d token Secrets and %d bindings", len(identities),
-                 len(secrets), len(bindings))
-        return bindings
+            log.info("Listed %d identities and %d token Secrets", len(self.identities.names()),
+                     len(self.secret_cache))
+            return
+
+    async def _bindings(self) -> AsyncIterator[dict[str, Any]]:
+        """Every binding, as listed; a LIST that fails is retried (repeats are harmless)."""
+        while True:
+            try:
+                async for binding in self._lister.bindings():
+                    yield binding
+            except (ExternalIdentityError, ApiException) as error:
+                log.warning("cannot list bindings yet, retrying: %s",
+                            getattr(error, "reason", None) or error)
+                await asyncio.sleep(self.settings.backoff_base_seconds)
+                continue
+            return
 
     def watch_peering(self, peering: Peering) -> None:
         """Step bindings only while no other replica in ``peering`` outranks this one."""
