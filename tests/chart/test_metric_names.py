@@ -22,3 +22,8 @@ def test_every_metric_the_operator_exports_is_one_the_chart_knows() -> None:
     exported = _exported()
     assert {"external_identity_exchanges_total", "external_identity_bindings_ready"} <= exported
     assert sorted(exported - METRICS) == []
+
+
+def test_every_metric_the_alerts_and_dashboard_use_is_exported() -> None:
+    """A panel or alert on a metric the operator never exports would stay silent forever."""
+    assert sorted(METRICS - _exported()) == []

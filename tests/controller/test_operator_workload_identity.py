@@ -20,7 +20,7 @@ from support.peers.entra_peer import EntraClient, EntraPeer, FederatedCredential
 from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 
-from .harness import GROUP, NAMESPACE, VERSION, Cluster, free_port, wait_for
+from .harness import GROUP, NAMESPACE, VERSION, Cluster, free_port, metric, wait_for
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -236,7 +236,8 @@ def test_fifty_bindings_on_one_service_account_cost_one_token_request_and_one_as
     names = [f"app-{index:02d}" for index in range(50)]
     for name in names:
         bind(cluster, aws_account.id, name=name, secret=name)
-    start_operator(env=workload_env)
+    port = free_port()
+    start_operator("--metrics-port", str(port), env=workload_env)
 
     wait_for(lambda: all((c := ready(cluster, NAMESPACE, name)) is not None
                          and c["reason"] == "TokenIssued" for name in names),
@@ -248,3 +249,6 @@ def test_fifty_bindings_on_one_service_account_cost_one_token_request_and_one_as
     reads = [c for c in cluster.kube.calls()
              if c.rbac_resource == "serviceaccounts" and c.verb == "get"]
     assert 1 <= len(reads) <= 3, "the ServiceAccount is read once, not once per binding"
+    for source in ("kubernetes-token-request", "aws-assume-role-with-web-identity"):
+        sample = f'external_identity_credential_refreshes_total{{source="{source}"}}'
+        assert metric(port, sample) == 1, f"{source} counted once"

@@ -92,15 +92,17 @@ class OperatorCredentials:
             await provider.close()
 
 
-def credential_sources(api: ApiClient) -> dict[str, CredentialSource]:
+def credential_sources(
+    api: ApiClient, *, refreshed: Callable[[str], None] = lambda kind: None
+) -> dict[str, CredentialSource]:
     """Every ``credentials.source`` this operator supports, keyed by its spec value.
 
     ``api`` is the operator's Kubernetes client, for sources that ask the API server for
-    credentials of their own.
+    credentials of their own; ``refreshed`` is told each such credential fetched.
     """
     return {
         "Operator": OperatorCredentials(),
-        "ServiceAccount": ServiceAccountCredentials(CoreV1Api(api)),
+        "ServiceAccount": ServiceAccountCredentials(CoreV1Api(api), refreshed=refreshed),
     }
 
 

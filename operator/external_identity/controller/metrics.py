@@ -110,6 +110,13 @@ class Metrics:
             ["operation", "result"],
             registry=self.registry,
         )
+        self.credential_refreshes = Counter(
+            "external_identity_credential_refreshes",
+            "Per-workload credentials fetched: Kubernetes TokenRequests and STS "
+            "AssumeRoleWithWebIdentity calls.",
+            ["source"],
+            registry=self.registry,
+        )
         self.bindings = BindingMetrics(self.registry)
         self._binding_count = Gauge(
             "external_identity_bindings",

@@ -207,7 +207,9 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         metrics.serve(settings.metrics_port)
     pool = ExchangePool(
         max_concurrent=settings.max_concurrent_exchanges,
-        credential_sources=credential_sources(api),
+        credential_sources=credential_sources(
+            api, refreshed=lambda kind: metrics.credential_refreshes.labels(kind).inc()
+        ),
         metrics=metrics,
     )
     statuses = StatusWriter(client.CustomObjectsApi(api))

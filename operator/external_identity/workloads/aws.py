@@ -53,6 +53,7 @@ class WebIdentityAwsProvider:
         token: Callable[[], str],
         session: botocore.session.Session,
         session_lock: threading.Lock,
+        fetched: Callable[[], None] = lambda: None,
     ) -> None:
         self.account = account
         self.role_arn = role_arn
@@ -70,8 +71,14 @@ class WebIdentityAwsProvider:
             extra_args={"RoleSessionName": session_name},
             cache=self._answers,
         )
+
+        def fetch() -> dict[str, Any]:
+            answer: dict[str, Any] = fetcher.fetch_credentials()
+            fetched()
+            return answer
+
         self._credentials = DeferredRefreshableCredentials(
-            refresh_using=fetcher.fetch_credentials, method="assume-role-with-web-identity"
+            refresh_using=fetch, method="assume-role-with-web-identity"
         )
 
     async def proof(self) -> Proof:

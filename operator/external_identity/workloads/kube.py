@@ -137,9 +137,16 @@ class IssuedKubeToken:
 class TokenRequester:
     """``create serviceaccounts/token``, blocking: call it from a worker thread."""
 
-    def __init__(self, core: CoreV1Api, *, expiration_seconds: int = 3600) -> None:
+    def __init__(
+        self,
+        core: CoreV1Api,
+        *,
+        expiration_seconds: int = 3600,
+        issued: Callable[[], None] = lambda: None,
+    ) -> None:
         self._core = core
         self._seconds = expiration_seconds
+        self._issued = issued
 
     def request(self, account: ServiceAccount, *, audience: str) -> IssuedKubeToken:
         body = AuthenticationV1TokenRequest(
@@ -163,6 +170,7 @@ class TokenRequester:
             raise CredentialsUnavailable(
                 f"the TokenRequest for ServiceAccount {account.ref} returned no token"
             )
+        self._issued()
         expires = status.expiration_timestamp
         lifetime = expires.timestamp() - asked if expires is not None else float(self._seconds)
         return IssuedKubeToken(token=status.token, lifetime=max(lifetime, 0.0))

@@ -57,9 +57,16 @@ class ServiceAccountCredentials:
         idle_seconds: float = IDLE_SECONDS,
         token_seconds: int = 3600,
         monotonic: Callable[[], float] = time.monotonic,
+        refreshed: Callable[[str], None] = lambda kind: None,
     ) -> None:
+        """``refreshed`` is told each credential fetched: ``kubernetes-token-request`` or
+        ``aws-assume-role-with-web-identity``."""
         self._accounts = ServiceAccounts(core, monotonic=monotonic)
-        self._requester = TokenRequester(core, expiration_seconds=token_seconds)
+        self._refreshed = refreshed
+        self._requester = TokenRequester(
+            core, expiration_seconds=token_seconds,
+            issued=lambda: refreshed("kubernetes-token-request"),
+        )
         self._monotonic = monotonic
         self._providers: ExpiringCache[_Key, ProofProvider] = ExpiringCache(
             max_entries=max_providers, idle_seconds=idle_seconds, monotonic=monotonic
@@ -145,6 +152,7 @@ class ServiceAccountCredentials:
                 account=account, role_arn=role_arn(account),
                 session_name=role_session_name(account), audience=audience, target=target,
                 token=token.get, session=session, session_lock=self._session_lock,
+                fetched=lambda: self._refreshed("aws-assume-role-with-web-identity"),
             )
         return ClientAssertionAzureProvider(
             account=account, app=azure_app(account, default_tenant=settings.azure_tenant_id),
