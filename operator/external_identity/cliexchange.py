@@ -10,7 +10,7 @@ import sys
 from .cliargs import positive_float, positive_int, secret_ref, service_account_ref, uuid_text
 from .errors import ConfigurationError
 from .oneshot import ExchangeRequest, run_exchange
-from .providers.azure import DEFAULT_RESOURCE
+from .providers.azuredefaults import DEFAULT_RESOURCE
 from .providers.factory import ProviderSettings
 from .secretdata import SecretKeys
 from .tokenservice import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import SecretConflict
 from ..secretdata import (
+    ANNOTATION_PREFIX,
     MANAGED_BY_LABEL,
     DataFacts,
     SecretTarget,
@@ -48,7 +49,8 @@ class CachedSecret:
 def cached_secret(body: Mapping[str, Any]) -> CachedSecret:
     """The parts of a Secret (as the API returns it, JSON) that deciding needs."""
     metadata: Mapping[str, Any] = body.get("metadata") or {}
-    annotations = dict(metadata.get("annotations") or {})
+    annotations = {key: value for key, value in (metadata.get("annotations") or {}).items()
+                   if key.startswith(ANNOTATION_PREFIX)}  # ours: what deciding reads
     owner = next(
         (ref.get("name") for ref in metadata.get("ownerReferences") or []
          if ref.get("kind") == BINDING_KIND),

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from ..errors import ConfigurationError
-from ..providers.azure import DEFAULT_RESOURCE
+from ..providers.azuredefaults import DEFAULT_RESOURCE
 from ..providers.factory import ProviderSettings
 from ..secretdata import DEFAULT_SECRET_TYPE, SECRET_KEY_PATTERN, SecretKeys
 from ..tokens import CONSOLE_PATH_PREFIX, DEFAULT_HOST, DEFAULT_TIMEOUT, TokenServiceEndpoint

@@ -1,6 +1,7 @@
-"""Cloud identity providers: each turns workload credentials into a :class:`Proof`."""
+"""Cloud identity providers: each turns workload credentials into a :class:`Proof`.
 
-from .aws import AwsIamProvider
-from .azure import AzureProvider
+Import the provider modules themselves (``providers.aws``, ``providers.azure``): importing
+this package loads neither SDK.
+"""
 
-__all__ = ["AwsIamProvider", "AzureProvider"]
+__all__: list[str] = []

@@ -27,6 +27,7 @@ from azure.identity.aio import (
 
 from ..errors import ConfigurationError, CredentialsUnavailable, redact
 from ..proofs import AZURE, Proof, ProviderName
+from .azuredefaults import DEFAULT_RESOURCE
 
 __all__ = [
     "DEFAULT_RESOURCE",
@@ -40,7 +41,6 @@ __all__ = [
 
 #: The token service's exchange path for this provider, below identities/external/v1/.
 EXCHANGE_PATH = "azure/entra/auth/"
-DEFAULT_RESOURCE = "https://management.azure.com/"
 MICROSOFT_AUTHORITY_HOSTS = frozenset(
     {
         AzureAuthorityHosts.AZURE_PUBLIC_CLOUD,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..errors import ConfigurationError
 from ..proofs import AWS_IAM, AZURE, ProofProvider
 from .aws import AwsIamProvider
-from .azure import DEFAULT_RESOURCE, AzureProvider, build_azure_credential
+from .azuredefaults import DEFAULT_RESOURCE
 
 __all__ = ["ProviderSettings", "build_provider"]
 
@@ -34,6 +34,9 @@ def build_provider(
     if settings.provider == AWS_IAM:
         return AwsIamProvider(region=settings.aws_region, sts_endpoint=settings.aws_sts_endpoint)
     if settings.provider == AZURE:
+        # azure-identity costs ~13 MiB to import: only operators with Azure identities pay it.
+        from .azure import AzureProvider, build_azure_credential
+
         credential = build_azure_credential(
             environ=environ,
             tenant_id=settings.azure_tenant_id,

@@ -33,7 +33,6 @@ from .accounts import (
     role_session_name,
 )
 from .aws import WebIdentityAwsProvider
-from .azure import ClientAssertionAzureProvider
 from .expiring import ExpiringCache
 from .kube import ReusedToken, ServiceAccountMissing, ServiceAccounts, TokenRequester
 
@@ -154,6 +153,8 @@ class ServiceAccountCredentials:
                 token=token.get, session=session, session_lock=self._session_lock,
                 fetched=lambda: self._refreshed("aws-assume-role-with-web-identity"),
             )
+        from .azure import ClientAssertionAzureProvider  # azure-identity only when used
+
         return ClientAssertionAzureProvider(
             account=account, app=azure_app(account, default_tenant=settings.azure_tenant_id),
             resource=settings.azure_resource, authority=settings.azure_authority_host,
