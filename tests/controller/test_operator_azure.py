@@ -35,3 +35,25 @@ def test_azure_binding_gets_a_token_and_reports_the_object_id(
     issued = cluster.phase.records.find_token(token)
     assert issued is not None and issued.provider == "azure"
     assert cluster.binding()["status"]["principal"] == entra_peer.oid
+
+
+def test_an_azure_identity_shows_the_object_id_it_proves_before_any_exchange(
+    cluster: Cluster, entra_peer: EntraPeer, operator_env: dict[str, str],
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    body = cluster.identity_body("local-azure", provider="azure",
+                                 azure={"tenantId": entra_peer.tenant_id,
+                                        "authorityHost": entra_peer.authority_host})
+    del body["spec"]["aws"]
+    cluster.custom.create_cluster_custom_object(
+        "externalidentity.dev", "v1alpha1", "externalidentities", body)
+    env = {k: v for k, v in operator_env.items() if not k.startswith("AWS_")}
+    start_operator(env={**env, **entra_peer.env(), "PATH": os.environ.get("PATH", "")})
+
+    def principal() -> str | None:
+        identity = cluster.custom.get_cluster_custom_object(
+            "externalidentity.dev", "v1alpha1", "externalidentities", "local-azure")
+        return (identity.get("status") or {}).get("principal")
+
+    assert wait_for(principal, message="status.principal from the probe") == entra_peer.oid
+    assert cluster.phase.records.requests == [], "a probe must not exchange"
