@@ -15,6 +15,10 @@ from .errors import redact
 __all__ = ["LOG_FORMATS", "LOG_LEVELS", "RedactingFilter", "configure_logging"]
 
 OUR_LOGGERS = ("external_identity", "kopf")
+#: kopf logs every handler call on every watched object ("Handler … succeeded") at INFO: at
+#: thousands of bindings, that is most of the log and of the logging CPU, and says nothing a
+#: binding's status does not. Shown with --log-level DEBUG only.
+PER_OBJECT_LOGGER = "kopf.objects"
 #: Libraries that log, as warnings, failures we report ourselves with more context.
 ECHOING_LOGGERS = ("azure.identity", "azure.core")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -59,3 +63,9 @@ def configure_logging(level: str, *, fmt: str = "plain") -> None:
         logging.getLogger(name).setLevel(level)
     for name in ECHOING_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+    if level != "DEBUG":
+        logging.getLogger(PER_OBJECT_LOGGER).setLevel(max(logging.WARNING, _level(level)))
+
+
+def _level(name: str) -> int:
+    return logging.getLevelNamesMapping()[name]

@@ -210,3 +210,14 @@ def test_a_phase_env_secret_of_a_custom_type_is_ready_for_env_from(
     assert cluster.phase.records.find_token(data["token"]) is not None
     assert data["PHASE_HOST"] == cluster.phase.base_url
     assert secret.type == "example.com/phase"
+
+
+def test_at_info_the_log_has_the_operators_lines_not_kopfs_per_object_chatter(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    operator = start_operator("--log-level", "INFO")
+    cluster.wait_ready("TokenIssued")
+    wait_for(lambda: "issued a token" in operator.output, message="the operator's own line")
+    assert "Handler 'binding_changed'" not in operator.output
