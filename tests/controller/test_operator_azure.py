@@ -14,6 +14,21 @@ from .harness import Cluster, wait_for
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
+def _apply_azure_identity(cluster: Cluster, entra_peer: EntraPeer) -> None:
+    body = cluster.identity_body("local-azure", provider="azure",
+                                 azure={"tenantId": entra_peer.tenant_id,
+                                        "authorityHost": entra_peer.authority_host})
+    del body["spec"]["aws"]
+    cluster.custom.create_cluster_custom_object(
+        "externalidentity.dev", "v1alpha1", "externalidentities", body)
+
+
+def _azure_env(operator_env: dict[str, str], entra_peer: EntraPeer) -> dict[str, str]:
+    """The operator's environment with the Entra peer's workload identity and no AWS."""
+    env = {k: v for k, v in operator_env.items() if not k.startswith("AWS_")}
+    return {**env, **entra_peer.env(), "PATH": os.environ.get("PATH", "")}
+
+
 def test_azure_binding_gets_a_token_and_reports_the_object_id(
     cluster: Cluster, entra_peer: EntraPeer, operator_env: dict[str, str],
     start_operator: Callable[..., OperatorProcess],
@@ -21,15 +36,9 @@ def test_azure_binding_gets_a_token_and_reports_the_object_id(
     account = cluster.phase.add_service_account()
     cluster.phase.add_azure_identity(account, tenant_id=entra_peer.tenant_id,
                                      allowed_service_principals=[entra_peer.oid])
-    body = cluster.identity_body("local-azure", provider="azure",
-                                 azure={"tenantId": entra_peer.tenant_id,
-                                        "authorityHost": entra_peer.authority_host})
-    del body["spec"]["aws"]
-    cluster.custom.create_cluster_custom_object(
-        "externalidentity.dev", "v1alpha1", "externalidentities", body)
+    _apply_azure_identity(cluster, entra_peer)
     cluster.apply_binding(account.id, identity="local-azure", ttl=600)
-    env = {k: v for k, v in operator_env.items() if not k.startswith("AWS_")}
-    start_operator(env={**env, **entra_peer.env(), "PATH": os.environ.get("PATH", "")})
+    start_operator(env=_azure_env(operator_env, entra_peer))
     cluster.wait_ready("TokenIssued")
     token = wait_for(cluster.token, message="token")
     issued = cluster.phase.records.find_token(token)
@@ -41,14 +50,8 @@ def test_an_azure_identity_shows_the_object_id_it_proves_before_any_exchange(
     cluster: Cluster, entra_peer: EntraPeer, operator_env: dict[str, str],
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    body = cluster.identity_body("local-azure", provider="azure",
-                                 azure={"tenantId": entra_peer.tenant_id,
-                                        "authorityHost": entra_peer.authority_host})
-    del body["spec"]["aws"]
-    cluster.custom.create_cluster_custom_object(
-        "externalidentity.dev", "v1alpha1", "externalidentities", body)
-    env = {k: v for k, v in operator_env.items() if not k.startswith("AWS_")}
-    start_operator(env={**env, **entra_peer.env(), "PATH": os.environ.get("PATH", "")})
+    _apply_azure_identity(cluster, entra_peer)
+    start_operator(env=_azure_env(operator_env, entra_peer))
 
     def principal() -> str | None:
         identity = cluster.custom.get_cluster_custom_object(
