@@ -17,7 +17,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 
 from external_identity.controller.legacy import LEGACY_FINALIZER
-from external_identity.controller.rollouts import FOLLOW_KEY
+from external_identity.controller.rollouts import FINGERPRINT_ANNOTATION, FOLLOW_KEY
 from tests.controller.harness import NAMESPACE, Cluster, wait_for
 
 from .rbac import permissions
@@ -189,6 +189,12 @@ def _exercise_restart_on_rotation(cluster: Cluster) -> None:
         })
 
 
+def _rolled(cluster: Cluster, plural: str) -> bool:
+    workload = cluster.kube.get(f"apps/v1/{plural}", NAMESPACE, "api") or {}
+    template = workload.get("spec", {}).get("template", {})
+    return FINGERPRINT_ANNOTATION in (template.get("metadata", {}).get("annotations") or {})
+
+
 def test_restart_on_rotation_rules_equal_the_calls_of_a_restarting_operator(
     render: Renderer,
     cluster: Cluster,
@@ -204,6 +210,9 @@ def test_restart_on_rotation_rules_equal_the_calls_of_a_restarting_operator(
     operator = start_operator("--restart-on-rotation", "--restart-min-interval=0")
     _exercise_restart_on_rotation(cluster)
     _exercise_every_path(cluster, account)
+    for plural in ("deployments", "statefulsets", "daemonsets"):
+        wait_for(lambda plural=plural: _rolled(cluster, plural),
+                 message=f"the {plural} rolled after a rotation")
     operator.stop()
     used = {(group, resource, verb) for group, resource, verb, _ in cluster.kube.rbac_rules()}
     granted = {(p.group, p.resource, p.verb) for p in permissions(manifests, SA)}
