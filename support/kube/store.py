@@ -85,6 +85,9 @@ class Store:
     event_log: list[tuple[int, kmock.resource, dict[str, Any], dict[str, Any] | None]] = (
         attrs.field(factory=list))
     listeners: set[Listener] = attrs.field(factory=set)
+    #: uids of objects that were deleted: what is written later naming only these as owners is
+    #: collected at once, as the garbage collector does within a second.
+    gone_uids: set[str] = attrs.field(factory=set)
 
     # --- declarations ---------------------------------------------------------------------
 
@@ -167,6 +170,9 @@ class Store:
         else:
             self.objects[key].history.append(obj)
         self._publish(key[0], event, obj, before)
+        owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []}
+        if owners and owners <= self.gone_uids:  # written for an owner already deleted
+            self._remove(key, obj)
         return obj
 
     def _remove(self, key: ObjectKey, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,6 +182,8 @@ class Store:
         final["metadata"]["resourceVersion"] = str(self.revision)
         self.objects[key].delete()
         self._publish(key[0], "DELETED", final, before)
+        if uid := final["metadata"].get("uid"):
+            self.gone_uids.add(uid)
         self._collect_dependents(key[1], final["metadata"].get("uid"))
         return final
 

@@ -45,3 +45,14 @@ def test_a_dependent_with_another_live_owner_stays(kube_api: KubeAPI) -> None:
     kube_api.core_v1().delete_namespaced_config_map("first", "default")
 
     assert kube_api.get("v1/secrets", "default", "shared") is not None
+
+
+def test_an_object_written_for_an_owner_already_deleted_is_collected(kube_api: KubeAPI) -> None:
+    kube_api.ensure_namespace("default")
+    owner = kube_api.create({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "owner", "namespace": "default"}})
+    kube_api.core_v1().delete_namespaced_config_map("owner", "default")
+
+    kube_api.create(_secret("late", _owner(owner)))
+
+    assert kube_api.get("v1/secrets", "default", "late") is None
