@@ -182,11 +182,14 @@ class BindingFleet:
             asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
         ]
         try:
-            async for body in self._list_bindings():  # each is worked on as soon as it is seen
-                metadata = body.get("metadata") or {}
-                if not metadata.get("deletionTimestamp"):
-                    self.saw_binding(metadata.get("namespace", ""), metadata.get("name", ""),
-                                     body)
+            try:
+                async for body in self._list_bindings():  # each worked on as soon as seen
+                    metadata = body.get("metadata") or {}
+                    if not metadata.get("deletionTimestamp"):
+                        self.saw_binding(metadata.get("namespace", ""),
+                                         metadata.get("name", ""), body)
+            except Exception:  # the workers must go on: kopf's events still bring every binding
+                log.exception("listing bindings failed; relying on the watch for the rest")
             self._seeded = True
             self.on_membership_change()
             await asyncio.gather(*workers)

@@ -156,6 +156,10 @@ class Runtime:
                             getattr(error, "reason", None) or error)
                 await asyncio.sleep(self.settings.backoff_base_seconds)
                 continue
+            except Exception:  # nothing may stop the fleet from ever starting
+                log.exception("listing identities and token Secrets failed; retrying")
+                await asyncio.sleep(self.settings.backoff_base_seconds)
+                continue
             log.info("Listed %d identities and %d token Secrets", len(self.identities.names()),
                      len(self.secret_cache))
             return
