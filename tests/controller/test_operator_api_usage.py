@@ -108,7 +108,8 @@ def test_a_restart_costs_no_request_per_binding_and_no_exchange(
     before = len(cluster.kube.calls())
 
     second = start_operator()
-    wait_for(lambda: second.output.count(RESUMED) == 3, message="all three bindings resumed")
+    wait_for(lambda: second.output.count(RESUMED) == 3, timeout=45,
+             message="all three bindings resumed")
 
     assert _binding_calls(cluster, before) == []
     assert len(cluster.phase.records.tokens) == 3

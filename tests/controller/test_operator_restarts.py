@@ -30,7 +30,8 @@ def test_restarting_the_operator_does_not_mint_tokens_that_are_not_due(
     assert "Will escalate" not in first.output, "daemons must stop on their own, not be cancelled"
 
     second = start_operator()
-    wait_for(lambda: second.output.count(RESUMED) == 3, message="all three bindings resumed")
+    wait_for(lambda: second.output.count(RESUMED) == 3, timeout=45,
+             message="all three bindings resumed")
     assert len(cluster.phase.records.tokens) == 3, "restart re-minted tokens"
     for app in apps:
         assert cluster.ready(app)["reason"] == "TokenIssued"
@@ -48,7 +49,8 @@ def test_the_ready_gauge_counts_resumed_bindings_after_a_restart(
 
     port = free_port()
     second = start_operator("--metrics-port", str(port))
-    wait_for(lambda: second.output.count(RESUMED) == 3, message="all three bindings resumed")
+    wait_for(lambda: second.output.count(RESUMED) == 3, timeout=45,
+             message="all three bindings resumed")
     wait_for(lambda: metric(port, READY_GAUGE) == 3, message="the gauge after the restart")
     assert len(cluster.phase.records.tokens) == 3
 

@@ -165,6 +165,7 @@ def test_a_restarted_operator_does_not_restart_workloads_again(
 
     second_run = start_operator("--restart-on-rotation", "--restart-min-interval", "0")
     wait_for(lambda: RESUMED in second_run.output and FOLLOWING in second_run.output,
+             timeout=45,
              message="the token resumed and the workload watched again")
     # A restart caused by the operator's own restart would land before this rotation's.
     third = rotate(cluster, "rotate-2", after=second)

@@ -28,6 +28,9 @@ __all__ = ["Lister", "namespace_matches"]
 
 #: Objects per LIST page: bounded memory on the server and here.
 PAGE_SIZE = 500
+#: (connect, read) seconds for one page: a LIST that hangs is retried, never waited on forever
+#: (nothing is stepped until the start-up LISTs are in).
+PAGE_TIMEOUT = (5, 20)
 _GLOB = set("*?[!")
 
 
@@ -95,7 +98,8 @@ async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> AsyncIterat
     token: str | None = None
     while True:
         reply = await call_api(what, KubernetesApiError, call, *args, limit=PAGE_SIZE,
-                               _continue=token, _preload_content=False, **kwargs)
+                               _continue=token, _preload_content=False,
+                               _request_timeout=PAGE_TIMEOUT, **kwargs)
         page = json.loads(reply.data)
         for item in page.get("items") or []:
             yield item
