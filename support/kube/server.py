@@ -353,6 +353,10 @@ class KubeAPI:
         if self.get("v1/namespaces", None, name) is None:
             self.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
+    def compact(self) -> None:
+        """etcd's compaction: watches resumed from an older resourceVersion get 410 Expired."""
+        self.call(self.emulator.store.compact)
+
     def finish_namespace_termination(self, name: str) -> bool:
         """Act as the namespace controller for a Terminating namespace; True once it is gone."""
         return self.call(self.emulator.finish_namespace_termination, name)

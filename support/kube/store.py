@@ -80,10 +80,13 @@ class Store:
     require_namespaces: bool = True
     custom: dict[kmock.resource, am.CustomResource] = attrs.field(factory=dict)
     revision: int = 0
-    #: Every change and the object before it, for watches that resume from a resourceVersion
-    #: (nothing is compacted).
+    #: Every change since :attr:`compacted` and the object before it, for watches that resume
+    #: from a resourceVersion.
     event_log: list[tuple[int, kmock.resource, dict[str, Any], dict[str, Any] | None]] = (
         attrs.field(factory=list))
+    #: Watches resumed from an older resourceVersion are refused with 410 Expired, as etcd's
+    #: compaction (every 5 minutes on a real server) makes them.
+    compacted: int = 0
     listeners: set[Listener] = attrs.field(factory=set)
     #: uids of objects that were deleted: what is written later naming only these as owners is
     #: collected at once, as the garbage collector does within a second.
@@ -146,6 +149,11 @@ class Store:
             if res == resource and not obj.deleted and namespace in (None, ns) and matches(obj.raw)
         ]
         return sorted(found, key=_sort_key)
+
+    def compact(self) -> None:
+        """Forget the change history up to now, as etcd's compaction does."""
+        self.compacted = self.revision
+        self.event_log.clear()
 
     def list_objects(
         self, resource: kmock.resource, namespace: str | None, matches: Matcher

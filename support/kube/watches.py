@@ -9,6 +9,10 @@ watches and for watches resumed from a resourceVersion alike:
   last matching state at the change's resourceVersion, and nothing more of it is sent;
 - changes to objects outside the selection are not sent at all.
 
+A watch resumed from before the last compaction (:meth:`.store.Store.compact`) gets one ERROR
+event, a Status with code 410 (reason ``Expired``), and ends, as a real server's does: the client
+must list again.
+
 A watch without a resourceVersion (or ``0``, or with ``sendInitialEvents``) starts with ADDED
 for what matches now; lists apply the same selectors.
 """
@@ -63,6 +67,14 @@ def seen_by(
     return {"type": "DELETED", "object": gone}
 
 
+async def _expired(since: int, compacted: int) -> AsyncIterator[dict[str, Any]]:
+    yield {"type": "ERROR", "object": {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": f"too old resource version: {since} ({compacted})",
+        "reason": "Expired", "code": 410,
+    }}
+
+
 @attrs.define
 class Watches:
     """The open watches of one store; :meth:`publish` is the store's listener."""
@@ -84,6 +96,8 @@ class Watches:
         if initial or since in {"", "0"}:
             objects = self.store.select(resource, namespace, matches)
             backlog = [{"type": "ADDED", "object": obj} for obj in objects]
+        elif since.isdigit() and int(since) < self.store.compacted:
+            return _expired(int(since), self.store.compacted)
         elif since.isdigit():
             backlog = self.since(resource, int(since), matches)
         else:

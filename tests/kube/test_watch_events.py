@@ -164,3 +164,20 @@ def test_lists_apply_label_selectors(kube_api: KubeAPI, team: str) -> None:
     others = core.list_secret_for_all_namespaces(label_selector="app notin (x)").items
     assert [secret.metadata.name for secret in selected] == ["a", "c"]
     assert [secret.metadata.name for secret in others] == ["b"]
+
+
+def test_a_watch_resumed_from_before_a_compaction_is_refused_with_410_expired(
+    kube_api: KubeAPI, team: str
+) -> None:
+    core = kube_api.core_v1()
+    before = core.list_namespaced_secret(team).metadata.resource_version
+    core.create_namespaced_secret(team, {"metadata": {"name": "a"}, "stringData": {"k": "v"}})
+    kube_api.compact()
+    after = core.list_namespaced_secret(team).metadata.resource_version
+    core.create_namespaced_secret(team, {"metadata": {"name": "b"}, "stringData": {"k": "v"}})
+
+    (refusal,) = raw_events(kube_api, "secrets", before)
+    assert refusal["type"] == "ERROR"
+    assert (refusal["object"]["code"], refusal["object"]["reason"]) == (410, "Expired")
+    resumed = raw_events(kube_api, "secrets", after)  # from after it: the history is whole
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in resumed] == [("ADDED", "b")]

@@ -1,12 +1,13 @@
 """Every binding this operator keeps: what it knows of each, and the workers that step them.
 
-kopf's event handlers tell the fleet what changed (:meth:`BindingFleet.saw_binding`,
-:meth:`forget_binding`, :meth:`identity_changed`, :meth:`wake`); a fixed number of workers
-take due bindings from one :class:`.scheduler.DueQueue` and run their reconciler's step.
-Nothing is stepped before :meth:`start` has listed the identities and the operator's own
-Secrets once, so no binding decides on an empty cache (and revokes, or re-mints, what it
-should not). Bindings are then listed a page at a time and each is worked on as soon as it is
-seen: the first exchanges wait neither for the whole list nor for kopf's events.
+The informers (:mod:`.informers`, :mod:`.feeds`) tell the fleet what changed
+(:meth:`BindingFleet.saw_binding`, :meth:`forget_binding`, :meth:`retain`), as kopf's identity
+handlers do (:meth:`identity_changed`); a fixed number of workers take due bindings from one
+:class:`.scheduler.DueQueue` and run their reconciler's step. Nothing is stepped before
+:meth:`start` has listed the identities and the operator's own Secrets once, so no binding
+decides on an empty cache (and revokes, or re-mints, what it should not). Bindings are then
+listed a page at a time and each is worked on as soon as it is seen: the first exchanges wait
+neither for the whole list nor for anything else.
 
 A replica that stands by (:meth:`stand_by`, see :mod:`.peering`) forgets everything and steps
 nothing; when it acts again it starts over from fresh LISTs, as a restarted operator would,
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,13 +73,17 @@ class BindingFleet:
         workers: int,
         retry_seconds: float,
         prepare: Callable[[], Awaitable[None]],
-        list_bindings: Callable[[], AsyncIterator[dict[str, Any]]],
+        follow_bindings: Callable[[], Awaitable[None]],
+        halt: Callable[[], Awaitable[None]],
     ) -> None:
+        """``prepare`` fills the caches; ``follow_bindings`` starts feeding bindings and returns
+        once all are listed; ``halt`` stops both feeds."""
         self._reconciler_for = reconciler_for
         self._workers = workers
         self._retry = retry_seconds
         self._prepare = prepare
-        self._list_bindings = list_bindings
+        self._follow_bindings = follow_bindings
+        self._halt = halt
         self._bindings: dict[BindingKey, _Binding] = {}
         self._queue = DueQueue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -90,7 +95,7 @@ class BindingFleet:
     def __len__(self) -> int:
         return len(self._bindings)
 
-    # -- what kopf's handlers tell us -------------------------------------------------------------
+    # -- what the informers and kopf's handlers tell us -------------------------------------------
 
     def saw_binding(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
         if not self._acting:
@@ -128,13 +133,20 @@ class BindingFleet:
         binding.reconciler.forget()
         self.on_membership_change()
 
+    def retain(self, covers: Callable[[str], bool], keys: Set[BindingKey]) -> None:
+        """A LIST found ``keys`` in the namespaces it ``covers``: the others were deleted."""
+        for namespace, name in [key for key in self._bindings if covers(key[0])]:
+            if (namespace, name) not in keys:
+                self.forget_binding(namespace, name)
+
     def identity_changed(self, identity: str) -> None:
         for key, binding in self._bindings.items():
             if binding.identity == identity:
                 self._queue.wake(key)
 
     def wake(self, key: BindingKey) -> None:
-        self._queue.wake(key)
+        if key in self._bindings:
+            self._queue.wake(key)
 
     def counts(self, ready: Callable[[BindingKey], bool]) -> dict[str, dict[str, int]]:
         """Per identity: how many bindings reference it, and how many of those are ``ready``."""
@@ -166,6 +178,7 @@ class BindingFleet:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._halt()
 
     async def stand_by(self) -> None:
         """Another replica acts: stop stepping and forget every binding."""
@@ -182,14 +195,7 @@ class BindingFleet:
             asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
         ]
         try:
-            try:
-                async for body in self._list_bindings():  # each worked on as soon as seen
-                    metadata = body.get("metadata") or {}
-                    if not metadata.get("deletionTimestamp"):
-                        self.saw_binding(metadata.get("namespace", ""),
-                                         metadata.get("name", ""), body)
-            except Exception:  # the workers must go on: kopf's events still bring every binding
-                log.exception("listing bindings failed; relying on the watch for the rest")
+            await self._follow_bindings()  # each worked on as soon as seen
             self._seeded = True
             self.on_membership_change()
             await asyncio.gather(*workers)

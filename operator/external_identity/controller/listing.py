@@ -1,35 +1,32 @@
-"""The LISTs the operator makes at start-up: identities, its own Secrets, and the bindings.
+"""Where the operator lists and watches: identities, its own Secrets, and the bindings.
 
-Read as raw JSON (not the client's model objects), a page at a time: thousands of Secrets cost
-a few bytes each once :func:`.secretcache.cached_secret` has kept what matters, and no more
-than a page of full objects is held at once.
+A :class:`Scope` is one LIST/WATCH endpoint. Namespaces are what ``--namespace`` names: plain
+names are one scope each (a Role in each is enough); a glob (``team-*``) or an exclusion
+(``!sandbox``) is one cluster-wide scope whose objects are matched against the patterns, as
+kopf matches them against the namespaces it sees.
 
-Namespaces are what ``--namespace`` names: plain names are listed one by one (a Role in each
-is enough); a glob (``team-*``) or an exclusion (``!sandbox``) is matched against a
-cluster-wide LIST, as kopf matches them against the namespaces it sees.
+LISTs are read as raw JSON (not the client's model objects), a page at a time: no more than a
+page of full objects is held at once.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
 
-from ..errors import KubernetesApiError
-from ..kubecalls import call_api
 from ..secretdata import MANAGED_BY_LABEL
 from .resources import BINDINGS, GROUP, IDENTITIES, VERSION
 
-__all__ = ["Lister", "namespace_matches"]
+__all__ = ["Lister", "Page", "Scope", "namespace_matches"]
 
 #: Objects per LIST page: bounded memory on the server and here.
 PAGE_SIZE = 500
-#: (connect, read) seconds for one page: a LIST that hangs is retried, never waited on forever
-#: (nothing is stepped until the start-up LISTs are in).
+#: (connect, read) seconds for one page: a LIST that hangs is retried, never waited on forever.
 PAGE_TIMEOUT = (5, 20)
 _GLOB = set("*?[!")
 
@@ -44,6 +41,57 @@ def namespace_matches(namespace: str, patterns: Sequence[str]) -> bool:
 
 
 @dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    #: The LIST's resourceVersion (every page of one LIST carries its first page's).
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One endpoint to list and watch ``what`` at: every namespace, or ``namespace``."""
+
+    what: str
+    call: Callable[..., Any]
+    args: tuple[Any, ...]
+    namespace: str | None = None
+    #: Server-side options: the label selector.
+    options: Mapping[str, str] = field(default_factory=dict)
+    #: ``--namespace`` globs and exclusions, matched here (cluster-wide scopes only).
+    patterns: tuple[str, ...] = ()
+
+    def keeps(self, obj: Mapping[str, Any]) -> bool:
+        namespace = (obj.get("metadata") or {}).get("namespace", "")
+        return not self.patterns or namespace_matches(namespace, self.patterns)
+
+    def covers(self, namespace: str) -> bool:
+        return self.namespace is None or namespace == self.namespace
+
+    def pages(self) -> Iterator[Page]:
+        """The LIST, a page at a time (blocking: call it in a thread)."""
+        token: str | None = None
+        version = ""
+        while True:
+            reply = self.call(*self.args, limit=PAGE_SIZE, _continue=token,
+                              _preload_content=False, _request_timeout=PAGE_TIMEOUT,
+                              **self.options)
+            page = json.loads(reply.data)
+            metadata = page.get("metadata") or {}
+            version = version or str(metadata.get("resourceVersion") or "")
+            yield Page([item for item in page.get("items") or [] if self.keeps(item)], version)
+            token = metadata.get("continue")
+            if not token:
+                return
+
+    def watch(self, resource_version: str, seconds: int) -> Any:
+        """A streaming WATCH from ``resource_version`` (urllib3 response; blocking)."""
+        return self.call(*self.args, watch=True, resource_version=resource_version,
+                         allow_watch_bookmarks=True, timeout_seconds=seconds,
+                         _preload_content=False, _request_timeout=(5, seconds + 30),
+                         **self.options)
+
+
+@dataclass(frozen=True)
 class Lister:
     custom: client.CustomObjectsApi
     core: client.CoreV1Api
@@ -52,11 +100,11 @@ class Lister:
     #: ``--binding-selector``: only bindings with these labels (a shard of the cluster).
     binding_selector: str | None = None
 
-    def identities(self) -> AsyncIterator[dict[str, Any]]:
-        return _pages("list ExternalIdentities", self.custom.list_cluster_custom_object,
-                      GROUP, VERSION, IDENTITIES)
+    def identities(self) -> Scope:
+        return Scope("ExternalIdentities", self.custom.list_cluster_custom_object,
+                     (GROUP, VERSION, IDENTITIES))
 
-    def bindings(self) -> AsyncIterator[dict[str, Any]]:
+    def bindings(self) -> list[Scope]:
         selector = {"label_selector": self.binding_selector} if self.binding_selector else {}
         return self._in_namespaces(
             "ServiceAccountBindings",
@@ -65,8 +113,8 @@ class Lister:
             selector,
         )
 
-    def token_secrets(self) -> AsyncIterator[dict[str, Any]]:
-        """Every Secret labelled as ours in the served namespaces."""
+    def token_secrets(self) -> list[Scope]:
+        """Secrets labelled as ours in the served namespaces."""
         return self._in_namespaces(
             "token Secrets",
             lambda: (self.core.list_secret_for_all_namespaces, ()),
@@ -74,35 +122,14 @@ class Lister:
             {"label_selector": "=".join(MANAGED_BY_LABEL)},
         )
 
-    async def _in_namespaces(
+    def _in_namespaces(
         self,
         what: str,
         everywhere: Callable[[], tuple[Callable[..., Any], tuple[Any, ...]]],
         inside: Callable[[str], tuple[Callable[..., Any], tuple[Any, ...]]],
         options: dict[str, str],
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> list[Scope]:
         if self.namespaces and not any(_GLOB & set(ns) for ns in self.namespaces):
-            for namespace in self.namespaces:
-                call, args = inside(namespace)
-                async for item in _pages(f"list {what} in {namespace}", call, *args, **options):
-                    yield item
-            return
-        call, args = everywhere()
-        async for item in _pages(f"list {what}", call, *args, **options):
-            namespace = (item.get("metadata") or {}).get("namespace", "")
-            if not self.namespaces or namespace_matches(namespace, self.namespaces):
-                yield item
-
-
-async def _pages(what: str, call: Any, *args: Any, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-    token: str | None = None
-    while True:
-        reply = await call_api(what, KubernetesApiError, call, *args, limit=PAGE_SIZE,
-                               _continue=token, _preload_content=False,
-                               _request_timeout=PAGE_TIMEOUT, **kwargs)
-        page = json.loads(reply.data)
-        for item in page.get("items") or []:
-            yield item
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
+            return [Scope(f"{what} in {namespace}", *inside(namespace), namespace=namespace,
+                          options=options) for namespace in self.namespaces]
+        return [Scope(what, *everywhere(), options=options, patterns=self.namespaces)]

@@ -5,30 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import ExternalIdentityError
+from ..errors import ExternalIdentityError, KubernetesApiError
+from ..kubecalls import call_api
 from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
 from .events import EventPoster
 from .exchangers import ExchangePool, credential_sources
+from .feeds import BindingFeed, SecretFeed
 from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
 from .identitycache import IdentityCache
 from .identityprobe import IdentityProbe
+from .informers import Informer
+from .legacy import release
 from .listing import Lister
 from .metrics import Metrics
 from .peering import Peering, PeeringGate
 from .reconciler import BindingReconciler
 from .rollouts import Rollouts
-from .secretcache import SecretCache, cached_secret
+from .secretcache import SecretCache
 from .settings import OperatorSettings
 from .statuses import StatusWriter
 from .tokensecrets import TokenSecrets
@@ -60,6 +65,8 @@ class Runtime:
     #: Restart on rotation (--restart-on-rotation); None when off.
     rollouts: Rollouts | None = field(init=False, default=None)
     _gate: asyncio.Task[None] | None = None
+    _secret_informer: Informer | None = None
+    _binding_informer: Informer | None = None
     _probing: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -68,7 +75,8 @@ class Runtime:
             workers=self.settings.max_concurrent_exchanges,
             retry_seconds=self.settings.backoff_base_seconds,
             prepare=self._prepare,
-            list_bindings=self._bindings,
+            follow_bindings=self._follow_bindings,
+            halt=self._halt,
         )
         self.fleet.on_membership_change = self.recount
         self.metrics.count_bindings(lambda: len(self.fleet))
@@ -131,51 +139,58 @@ class Runtime:
             token_written=self.rollouts.token_written if self.rollouts is not None else None,
         )
 
+    async def _prepare(self) -> None:
+        """List identities and follow our Secrets, before any binding is stepped."""
+        lister = self._lister
+        while True:
+            self.identities.clear()
+            try:
+                pages = await call_api("list ExternalIdentities", KubernetesApiError,
+                                       lambda: list(lister.identities().pages()))
+            except (ExternalIdentityError, ApiException) as error:
+                log.warning("cannot list identities yet, retrying: %s",
+                            getattr(error, "reason", None) or error)
+                await asyncio.sleep(self.settings.backoff_base_seconds)
+                continue
+            except Exception:  # nothing may stop the fleet from ever starting
+                log.exception("listing identities failed; retrying")
+                await asyncio.sleep(self.settings.backoff_base_seconds)
+                continue
+            for page in pages:
+                for identity in page.items:
+                    self.identities.saw(identity)
+                    self.probe.changed(identity["metadata"]["name"])
+            break
+        self.secret_cache.clear()
+        self._secret_informer = Informer(
+            "Secret", lister.token_secrets(), SecretFeed(self.secret_cache, self.fleet.wake)
+        )
+        self._secret_informer.start()
+        await self._secret_informer.synced.wait()
+        log.info("Listed %d identities and %d token Secrets", len(self.identities.names()),
+                 len(self.secret_cache))
+
+    async def _follow_bindings(self) -> None:
+        """Feed bindings to the fleet from now on; return once every one has been listed."""
+        feed = BindingFeed(self.fleet, partial(release, self.custom_objects))
+        self._binding_informer = Informer("ServiceAccountBinding", self._lister.bindings(), feed)
+        self._binding_informer.start()
+        await self._binding_informer.synced.wait()
+        log.info("Listed %d bindings", len(self.fleet))
+
+    async def _halt(self) -> None:
+        informers = (self._binding_informer, self._secret_informer)
+        self._binding_informer = self._secret_informer = None
+        for informer in informers:
+            if informer is not None:
+                await informer.stop()
+
     @property
     def _lister(self) -> Lister:
         return Lister(
             self.custom_objects, client.CoreV1Api(self.api), self.settings.namespaces,
             self.settings.binding_selector,
         )
-
-    async def _prepare(self) -> None:
-        """List identities and our Secrets once, before any binding is stepped."""
-        while True:
-            self.identities.clear()
-            self.secret_cache.clear()
-            try:
-                async for identity in self._lister.identities():
-                    self.identities.saw(identity)
-                    self.probe.changed(identity["metadata"]["name"])
-                async for secret in self._lister.token_secrets():
-                    metadata = secret.get("metadata") or {}
-                    self.secret_cache.saw(metadata.get("namespace", ""),
-                                          metadata.get("name", ""), cached_secret(secret))
-            except (ExternalIdentityError, ApiException) as error:
-                log.warning("cannot list identities and token Secrets yet, retrying: %s",
-                            getattr(error, "reason", None) or error)
-                await asyncio.sleep(self.settings.backoff_base_seconds)
-                continue
-            except Exception:  # nothing may stop the fleet from ever starting
-                log.exception("listing identities and token Secrets failed; retrying")
-                await asyncio.sleep(self.settings.backoff_base_seconds)
-                continue
-            log.info("Listed %d identities and %d token Secrets", len(self.identities.names()),
-                     len(self.secret_cache))
-            return
-
-    async def _bindings(self) -> AsyncIterator[dict[str, Any]]:
-        """Every binding, as listed; a LIST that fails is retried (repeats are harmless)."""
-        while True:
-            try:
-                async for binding in self._lister.bindings():
-                    yield binding
-            except (ExternalIdentityError, ApiException) as error:
-                log.warning("cannot list bindings yet, retrying: %s",
-                            getattr(error, "reason", None) or error)
-                await asyncio.sleep(self.settings.backoff_base_seconds)
-                continue
-            return
 
     def watch_peering(self, peering: Peering) -> None:
         """Step bindings only while no other replica in ``peering`` outranks this one."""

@@ -13,7 +13,7 @@ older resourceVersion never rolls the cache back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,13 @@ class SecretCache:
 
     def clear(self) -> None:
         self._secrets.clear()
+
+    def retain(self, covers: Callable[[str], bool], keys: Set[SecretKey], version: str) -> None:
+        """A LIST at ``version`` found ``keys`` in the namespaces it ``covers``: drop the others
+        (deleted meanwhile) unless written after that LIST."""
+        for key, secret in list(self._secrets.items()):
+            if covers(key[0]) and key not in keys and _newer(version, secret.resource_version):
+                del self._secrets[key]
 
     def lookup(self, target: SecretTarget) -> StoredToken | None:
         """What the last write left; None if there is none; raises SecretConflict if not ours."""
