@@ -322,6 +322,10 @@ class KubeAPI:
             self.emulator.patch_object, resource, namespace, name, patch, manager=manager,
             subresource=subresource))
 
+    def delete(self, resource: str, namespace: str | None, name: str) -> None:
+        """Delete a stored object by the API rules (as "someone else"), without HTTP."""
+        self.call(self.emulator.delete_object, resource, namespace, name)
+
     def interfere(self, criteria: str, action: Callable[[KubeEmulator], object]) -> None:
         """Run ``action(emulator)`` on the server once, when the next request matching
         ``criteria`` (KMock syntax: ``"put /api/v1/namespaces/ns/secrets/name"``) arrives and
