@@ -125,10 +125,6 @@ class KubeEmulator(kmock.KubernetesEmulator):
         """Delete a stored object by the API rules (finalizers apply), without HTTP."""
         self.store.delete((kmock.resource(resource), namespace, name), None)
 
-    def delete_object(self, resource: str, namespace: str | None, name: str) -> None:
-        """Delete a stored object by the API rules, without HTTP."""
-        self.store.delete((kmock.resource(resource), namespace, name), None)
-
     def read(self, resource: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.store.current((kmock.resource(resource), namespace, name)))
 
