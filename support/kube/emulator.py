@@ -299,7 +299,11 @@ class KubeEmulator(kmock.KubernetesEmulator):
             case "create", None:
                 return 201, store.create(resource, namespace, request.data, manager=manager)
             case "list", None:
-                return 200, store.list_objects(resource, namespace, matcher(request.params))
+                return 200, store.list_objects(
+                    resource, namespace, matcher(request.params),
+                    limit=int(request.params.get("limit") or 0),
+                    token=request.params.get("continue") or "",
+                )
             case "watch", None:
                 return self.watches.open(resource, namespace, name, request.params)
             case "get", _:

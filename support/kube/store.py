@@ -9,6 +9,7 @@ listeners (the open watches, :mod:`.watches`) hear of every change with the obje
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import random
@@ -156,13 +157,28 @@ class Store:
         self.event_log.clear()
 
     def list_objects(
-        self, resource: kmock.resource, namespace: str | None, matches: Matcher
+        self, resource: kmock.resource, namespace: str | None, matches: Matcher,
+        *, limit: int = 0, token: str = "",
     ) -> dict[str, Any]:
+        """A LIST, a page of ``limit`` at a time when asked, as a real server pages it: every
+        page carries the first page's resourceVersion, and ``continue`` names where the next
+        starts (the emulator serves later pages from live data, not a snapshot)."""
+        items = self.select(resource, namespace, matches)
+        version, after = str(self.revision), None
+        if token:
+            version, _, key = base64.urlsafe_b64decode(token).decode().partition("/")
+            after = tuple(key.split("/", 1))
+            items = [item for item in items if _sort_key(item) > after]
+        metadata: dict[str, Any] = {"resourceVersion": version}
+        if limit and len(items) > limit:
+            items = items[:limit]
+            last = "/".join(_sort_key(items[-1]))
+            metadata["continue"] = base64.urlsafe_b64encode(f"{version}/{last}".encode()).decode()
         return {
             "apiVersion": api_version(resource),
             "kind": f"{self.resources[resource].kind}List",
-            "metadata": {"resourceVersion": str(self.revision)},
-            "items": self.select(resource, namespace, matches),
+            "metadata": metadata,
+            "items": items,
         }
 
     # --- writes ---------------------------------------------------------------------------

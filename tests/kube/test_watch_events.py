@@ -181,3 +181,22 @@ def test_a_watch_resumed_from_before_a_compaction_is_refused_with_410_expired(
     assert (refusal["object"]["code"], refusal["object"]["reason"]) == (410, "Expired")
     resumed = raw_events(kube_api, "secrets", after)  # from after it: the history is whole
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in resumed] == [("ADDED", "b")]
+
+
+def test_lists_come_in_pages_of_the_limit_asked_all_at_the_first_pages_version(
+    kube_api: KubeAPI, team: str
+) -> None:
+    core = kube_api.core_v1()
+    for index in range(5):
+        core.create_namespaced_secret(team, {"metadata": {"name": f"s{index}"}})
+    pages, token = [], None
+    while True:
+        page = core.list_namespaced_secret(team, limit=2, _continue=token)
+        pages.append(page)
+        token = page.metadata._continue
+        if not token:
+            break
+    assert [[s.metadata.name for s in page.items] for page in pages] == [
+        ["s0", "s1"], ["s2", "s3"], ["s4"]]
+    assert {page.metadata.resource_version for page in pages} == {
+        pages[0].metadata.resource_version}
