@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping, Set
+from dataclasses import dataclass
 from typing import Any
 
 from ..secretdata import CHECKSUM_ANNOTATION
@@ -12,7 +13,7 @@ from .informers import ObjectKey
 from .legacy import carries_legacy_marks
 from .listing import Scope
 from .resources import BINDING_KIND
-from .secretcache import SecretCache, cached_secret
+from .secretcache import CachedSecret, SecretCache, cached_secret
 
 __all__ = ["BindingFeed", "SecretFeed"]
 
@@ -20,6 +21,23 @@ __all__ = ["BindingFeed", "SecretFeed"]
 def _names(obj: Mapping[str, Any]) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
+
+
+def without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A binding as the fleet reads it: metadata (but its ``managedFields``), spec, status."""
+    metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {"metadata": metadata, "spec": obj.get("spec") or {}, "status": obj.get("status") or {}}
+
+
+@dataclass(frozen=True)
+class SeenSecret:
+    namespace: str
+    name: str
+    secret: CachedSecret
+    #: Not written by us as it is (no checksum, or data that does not match it).
+    drifted: bool
+    #: Bindings (in its namespace) that own it.
+    owners: tuple[str, ...]
 
 
 class BindingFeed:
@@ -32,6 +50,8 @@ class BindingFeed:
         self._fleet = fleet
         self._release = release
         self._releasing: set[asyncio.Task[None]] = set()
+
+    trim = staticmethod(without_managed_fields)
 
     def saw(self, obj: dict[str, Any]) -> None:
         namespace, name = _names(obj)
@@ -61,25 +81,30 @@ class SecretFeed:
         self._cache = cache
         self._wake = wake
 
-    def saw(self, obj: dict[str, Any]) -> None:
+    @staticmethod
+    def trim(obj: dict[str, Any]) -> SeenSecret:
         namespace, name = _names(obj)
+        metadata = obj.get("metadata") or {}
         secret = cached_secret(obj)
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        if self._cache.saw(namespace, name, secret) and (
-            annotations.get(CHECKSUM_ANNOTATION) is None or not secret.facts.checksum_matches
-        ):
-            self._wake_owner(obj)
+        return SeenSecret(
+            namespace, name, secret,
+            drifted=(metadata.get("annotations") or {}).get(CHECKSUM_ANNOTATION) is None
+            or not secret.facts.checksum_matches,
+            owners=tuple(str(ref.get("name")) for ref in metadata.get("ownerReferences") or []
+                         if ref.get("kind") == BINDING_KIND),
+        )
 
-    def gone(self, obj: dict[str, Any]) -> None:
-        namespace, name = _names(obj)
-        self._cache.gone(namespace, name, cached_secret(obj).resource_version)
-        self._wake_owner(obj)
+    def saw(self, seen: SeenSecret) -> None:
+        if self._cache.saw(seen.namespace, seen.name, seen.secret) and seen.drifted:
+            self._wake_owners(seen)
+
+    def gone(self, seen: SeenSecret) -> None:
+        self._cache.gone(seen.namespace, seen.name, seen.secret.resource_version)
+        self._wake_owners(seen)
 
     def listed(self, scope: Scope, keys: Set[ObjectKey], version: str) -> None:
         self._cache.retain(scope.covers, keys, version)
 
-    def _wake_owner(self, obj: Mapping[str, Any]) -> None:
-        metadata = obj.get("metadata") or {}
-        for owner in metadata.get("ownerReferences") or []:
-            if owner.get("kind") == BINDING_KIND:
-                self._wake((str(metadata.get("namespace") or ""), str(owner.get("name"))))
+    def _wake_owners(self, seen: SeenSecret) -> None:
+        for owner in seen.owners:
+            self._wake((seen.namespace, owner))

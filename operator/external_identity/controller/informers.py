@@ -22,7 +22,7 @@ import logging
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
@@ -35,6 +35,7 @@ __all__ = ["Feed", "Informer", "ObjectKey"]
 log = logging.getLogger(__name__)
 
 ObjectKey = tuple[str, str]  # (namespace, name)
+Kept = TypeVar("Kept")
 
 #: Seconds a WATCH asks the server to keep it open before it is resumed.
 WATCH_SECONDS = 290
@@ -46,13 +47,18 @@ RETRY_BASE_SECONDS = 0.5
 RETRY_CAP_SECONDS = 30.0
 
 
-class Feed(Protocol):
+class Feed(Protocol[Kept]):
     """What an informer tells its consumer, on the event loop, in the server's order."""
 
-    def saw(self, obj: dict[str, Any]) -> None:
-        """Listed, added or modified: ``obj`` is the whole object as the server sent it."""
+    def trim(self, obj: dict[str, Any]) -> Kept:
+        """What the consumer keeps of an object as the server sent it. Called in the informer's
+        thread, right after parsing, so the whole object (``managedFields`` and all) is freed
+        there and never queued: it must not touch anything the event loop uses."""
 
-    def gone(self, obj: dict[str, Any]) -> None:
+    def saw(self, kept: Kept) -> None:
+        """Listed, added or modified."""
+
+    def gone(self, kept: Kept) -> None:
         """Deleted (or no longer selected): its last state."""
 
     def listed(self, scope: Scope, keys: frozenset[ObjectKey], version: str) -> None:
@@ -86,10 +92,10 @@ def _reason(error: Exception) -> str:
     return type(error).__name__
 
 
-class Informer:
+class Informer(Generic[Kept]):
     """Follows ``scopes`` (see :mod:`.listing`) for ``feed`` until :meth:`stop`."""
 
-    def __init__(self, kind: str, scopes: Sequence[Scope], feed: Feed) -> None:
+    def __init__(self, kind: str, scopes: Sequence[Scope], feed: Feed[Kept]) -> None:
         self._kind = kind
         self._scopes = tuple(scopes)
         self._feed = feed
@@ -159,7 +165,7 @@ class Informer:
             version = page.resource_version
             for item in page.items:
                 keys.add(_key(item))
-                self._post("saw", item)
+                self._post("saw", self._feed.trim(item))
         self._post("listed", scope, (frozenset(keys), version))
         log.debug("Listed %d %s", len(keys), scope.what)
         return version
@@ -177,9 +183,9 @@ class Informer:
                     raise ValueError(f"watch error {obj.get('code')}: {obj.get('reason')}")
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in {"ADDED", "MODIFIED"} and scope.keeps(obj):
-                    self._post("saw", obj)
+                    self._post("saw", self._feed.trim(obj))
                 elif kind == "DELETED" and scope.keeps(obj):
-                    self._post("gone", obj)
+                    self._post("gone", self._feed.trim(obj))
         finally:
             self._responses.discard(response)
             response.release_conn()

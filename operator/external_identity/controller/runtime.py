@@ -21,7 +21,7 @@ from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
 from .events import EventPoster
 from .exchangers import ExchangePool, credential_sources
-from .feeds import BindingFeed, SecretFeed
+from .feeds import BindingFeed, SecretFeed, SeenSecret
 from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
 from .identitycache import IdentityCache
@@ -65,8 +65,8 @@ class Runtime:
     #: Restart on rotation (--restart-on-rotation); None when off.
     rollouts: Rollouts | None = field(init=False, default=None)
     _gate: asyncio.Task[None] | None = None
-    _secret_informer: Informer | None = None
-    _binding_informer: Informer | None = None
+    _secret_informer: Informer[SeenSecret] | None = None
+    _binding_informer: Informer[dict[str, Any]] | None = None
     _probing: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
