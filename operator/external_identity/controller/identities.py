@@ -72,7 +72,7 @@ class IdentityStatuses:
         statuses: StatusWriter,
         *,
         enabled: bool = True,
-        settle_seconds: float = 0.5,
+        settle_seconds: float = 2.0,
         retry_seconds: float = 2.0,
     ) -> None:
         self._statuses = statuses

@@ -27,6 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from ..errors import ExternalIdentityError
 from ..kubecalls import api_failure
 from .listing import Scope
 
@@ -65,12 +66,12 @@ class Feed(Protocol[Kept]):
         """A LIST of ``scope`` ended: ``keys`` are all that existed there at ``version``."""
 
 
-class _Expired(Exception):
+class _Expired(ExternalIdentityError):
     """The server compacted the history the watch would resume from."""
 
 
-class _Stopped(Exception):
-    pass
+class _Stopped(ExternalIdentityError):
+    """The informer is stopping: the thread ends."""
 
 
 def _key(obj: dict[str, Any]) -> ObjectKey:
