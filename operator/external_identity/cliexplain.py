@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .errors import ConfigurationError
-from .explain import run_checks
-from .explaininputs import Subject, from_cluster, from_files
-from .explainstate import Context, Finding
-from .oneshot import no_store_document
+
+if TYPE_CHECKING:  # the checks load azure-identity, jsonschema and the CRDs: only for explain
+    from .explaininputs import Subject
+    from .explainstate import Finding
 
 __all__ = ["add_explain_parser", "explain"]
 
@@ -88,6 +88,8 @@ def explain(args: argparse.Namespace) -> int:
 
 
 async def _subject(args: argparse.Namespace) -> Subject:
+    from .explaininputs import from_cluster, from_files
+
     if args.files:
         if args.kubeconfig or args.context:
             raise ConfigurationError("-f reads only the files: drop --kubeconfig/--context")
@@ -109,6 +111,10 @@ def _print(finding: Finding, out: TextIO) -> None:
 
 
 async def _explain(args: argparse.Namespace) -> int:
+    from .explain import run_checks
+    from .explainstate import Context
+    from .oneshot import no_store_document
+
     subject = await _subject(args)
     if args.exchange and subject.binding is None:
         raise ConfigurationError(

@@ -220,7 +220,10 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=settings.kubernetes_threads, thread_name_prefix="kube")
     )
-    api = await asyncio.to_thread(load_api_client, pool_size=settings.kubernetes_threads)
+    # The informers hold a connection each for their watch: bindings and Secrets, per scope.
+    watches = 2 * max(1, len(settings.namespaces))
+    api = await asyncio.to_thread(load_api_client,
+                                  pool_size=settings.kubernetes_threads + watches)
     metrics = Metrics()
     if settings.metrics_port is not None:
         metrics.serve(settings.metrics_port)
