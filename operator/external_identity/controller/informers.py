@@ -45,7 +45,7 @@ BACKLOG = 1000
 #: Events handled per turn of the loop: other work gets a turn between batches.
 BATCH = 200
 RETRY_BASE_SECONDS = 0.5
-RETRY_CAP_SECONDS = 30.0
+RETRY_CAP_SECONDS = 10.0
 
 
 class Feed(Protocol[Kept]):
