@@ -77,9 +77,9 @@ def _exercise_every_path(cluster: Cluster, account: ServiceAccount) -> None:
               {"spec": {"externalIdentityRef": {"name": "deleted-identity"}}})
     wait_for(lambda: kube.get("v1/secrets", NAMESPACE, "revoked-token") is None,
              message="the Secret of a binding that lost its identity revoked")
-    kube.call(kube.emulator.delete_object, "v1/secrets", NAMESPACE, "phase-service-token")
+    kube.delete("v1/secrets", NAMESPACE, "phase-service-token")
     wait_for(secret, message="drift repaired")
-    kube.call(kube.emulator.delete_object, BINDINGS, NAMESPACE, "app")
+    kube.delete(BINDINGS, NAMESPACE, "app")
     wait_for(lambda: secret() is None, message="Secret removed with its binding")
     wait_for(lambda: kube.get(BINDINGS, NAMESPACE, "app") is None, message="binding gone")
 

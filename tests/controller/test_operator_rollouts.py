@@ -118,8 +118,7 @@ def test_a_rotation_restarts_each_following_workload_once_with_a_fingerprint_of_
 
     # Drift repair writes the same token back: no rotation, so no restart. The next real
     # rotation then counts exactly one more restart, so a repair restart would show.
-    cluster.kube.call(cluster.kube.emulator.delete_object, "v1/secrets", NAMESPACE,
-                      "phase-service-token")
+    cluster.kube.delete("v1/secrets", NAMESPACE, "phase-service-token")
     wait_for(lambda: cluster.token() == second, message="the Secret repaired")
     third = rotate(cluster, "rotate-2", after=second)
     wait_for(lambda: carries(cluster, third), message="restarted for the second rotation")

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from .identities import identity_readiness
-from .resources import BINDINGS, GROUP, IDENTITIES, VERSION
+from .resources import GROUP, IDENTITIES, VERSION
 from .rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
 from .runtime import Runtime, build_runtime
 from .settings import OperatorSettings
@@ -23,7 +23,6 @@ from .settings import OperatorSettings
 __all__ = ["registry", "watch_service_accounts", "watch_workloads"]
 
 IDENTITY_RESOURCE = (GROUP, VERSION, IDENTITIES)
-BINDING_RESOURCE = (GROUP, VERSION, BINDINGS)
 
 registry = kopf.OperatorRegistry()
 log = logging.getLogger(__name__)
