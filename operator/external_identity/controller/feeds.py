@@ -9,18 +9,12 @@ from typing import Any
 
 from ..secretdata import CHECKSUM_ANNOTATION
 from .fleet import BindingFleet
-from .informers import ObjectKey
+from .informers import ObjectKey, object_key
 from .legacy import carries_legacy_marks
 from .listing import Scope
-from .resources import BINDING_KIND
 from .secretcache import CachedSecret, SecretCache, cached_secret
 
 __all__ = ["BindingFeed", "SecretFeed"]
-
-
-def _names(obj: Mapping[str, Any]) -> tuple[str, str]:
-    metadata = obj.get("metadata") or {}
-    return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 
 
 def without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -34,10 +28,12 @@ class SeenSecret:
     namespace: str
     name: str
     secret: CachedSecret
-    #: Not written by us as it is (no checksum, or data that does not match it).
-    drifted: bool
-    #: Bindings (in its namespace) that own it.
-    owners: tuple[str, ...]
+
+    @property
+    def drifted(self) -> bool:
+        """Not as we wrote it: no checksum, or data that does not match it."""
+        return (self.secret.annotations.get(CHECKSUM_ANNOTATION) is None
+                or not self.secret.facts.checksum_matches)
 
 
 class BindingFeed:
@@ -54,7 +50,7 @@ class BindingFeed:
     trim = staticmethod(without_managed_fields)
 
     def saw(self, obj: dict[str, Any]) -> None:
-        namespace, name = _names(obj)
+        namespace, name = object_key(obj)
         metadata = obj.get("metadata") or {}
         if carries_legacy_marks(metadata):
             task = asyncio.get_running_loop().create_task(self._release(metadata))
@@ -67,7 +63,7 @@ class BindingFeed:
             self._fleet.saw_binding(namespace, name, obj)
 
     def gone(self, obj: dict[str, Any]) -> None:
-        self._fleet.forget_binding(*_names(obj))
+        self._fleet.forget_binding(*object_key(obj))
 
     def listed(self, scope: Scope, keys: Set[ObjectKey], version: str) -> None:
         self._fleet.retain(scope.covers, keys)
@@ -83,28 +79,19 @@ class SecretFeed:
 
     @staticmethod
     def trim(obj: dict[str, Any]) -> SeenSecret:
-        namespace, name = _names(obj)
-        metadata = obj.get("metadata") or {}
-        secret = cached_secret(obj)
-        return SeenSecret(
-            namespace, name, secret,
-            drifted=(metadata.get("annotations") or {}).get(CHECKSUM_ANNOTATION) is None
-            or not secret.facts.checksum_matches,
-            owners=tuple(str(ref.get("name")) for ref in metadata.get("ownerReferences") or []
-                         if ref.get("kind") == BINDING_KIND),
-        )
+        return SeenSecret(*object_key(obj), cached_secret(obj))
 
     def saw(self, seen: SeenSecret) -> None:
         if self._cache.saw(seen.namespace, seen.name, seen.secret) and seen.drifted:
-            self._wake_owners(seen)
+            self._wake_owner(seen)
 
     def gone(self, seen: SeenSecret) -> None:
         self._cache.gone(seen.namespace, seen.name, seen.secret.resource_version)
-        self._wake_owners(seen)
+        self._wake_owner(seen)
 
     def listed(self, scope: Scope, keys: Set[ObjectKey], version: str) -> None:
         self._cache.retain(scope.covers, keys, version)
 
-    def _wake_owners(self, seen: SeenSecret) -> None:
-        for owner in seen.owners:
-            self._wake((seen.namespace, owner))
+    def _wake_owner(self, seen: SeenSecret) -> None:
+        if seen.secret.owner is not None:
+            self._wake((seen.namespace, seen.secret.owner))

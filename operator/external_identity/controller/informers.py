@@ -21,7 +21,7 @@ import json
 import logging
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import urllib3
@@ -31,7 +31,7 @@ from ..errors import ExternalIdentityError
 from ..kubecalls import api_failure
 from .listing import Scope
 
-__all__ = ["Feed", "Informer", "ObjectKey"]
+__all__ = ["Feed", "Informer", "ObjectKey", "object_key"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class _Stopped(ExternalIdentityError):
     """The informer is stopping: the thread ends."""
 
 
-def _key(obj: dict[str, Any]) -> ObjectKey:
+def object_key(obj: Mapping[str, Any]) -> ObjectKey:
     metadata = obj.get("metadata") or {}
     return str(metadata.get("namespace") or ""), str(metadata.get("name") or "")
 
@@ -165,7 +165,7 @@ class Informer(Generic[Kept]):
         for page in scope.pages():
             version = page.resource_version
             for item in page.items:
-                keys.add(_key(item))
+                keys.add(object_key(item))
                 self._post("saw", self._feed.trim(item))
         self._post("listed", scope, (frozenset(keys), version))
         log.debug("Listed %d %s", len(keys), scope.what)
