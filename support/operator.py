@@ -78,19 +78,22 @@ class OperatorProcess:
             stderr=subprocess.STDOUT,
         )
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT`: the exit code (None if not running;
+        negative: killed by that signal)."""
         if self._process is None or self._log is None:
-            return
+            return None
         self._process.send_signal(signal.SIGTERM)
         try:
-            self._process.wait(timeout=STOP_TIMEOUT)
+            code = self._process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             self._process.kill()
-            self._process.wait()
+            code = self._process.wait()
         self._log.seek(0)
         self.logs.append(self._log.read().decode(errors="replace"))
         self._log.close()
         self._process = self._log = None
+        return code
 
     @property
     def pid(self) -> int | None:

@@ -1,9 +1,11 @@
-"""The informer against the API emulator: one LIST, then the watch, in the server's order; a
-refused LIST is retried; after 410 Expired a second LIST says what exists."""
+"""The informer against the API emulator: one LIST (a small first page, then larger ones), then
+the watch, in the server's order; a refused LIST is retried; after 410 Expired a second LIST
+says what exists."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Set
 from typing import Any
@@ -13,7 +15,7 @@ from kubernetes import client
 from support.kube.fixtures import KubeAPI
 
 from external_identity.controller.informers import Informer, ObjectKey
-from external_identity.controller.listing import Lister, Scope
+from external_identity.controller.listing import FIRST_PAGE_SIZE, PAGE_SIZE, Lister, Scope
 
 TEAM = "team"
 
@@ -135,3 +137,21 @@ async def test_stop_returns_while_a_watch_is_open_and_nothing_is_fed_after(
     await asyncio.wait_for(following.stop(), 10)
     await asyncio.to_thread(core.create_namespaced_secret, TEAM, secret("late"))
     assert recorder.events == []
+
+
+def test_a_list_comes_in_a_small_first_page_then_larger_ones_at_one_version(
+    kube_api: KubeAPI, core: client.CoreV1Api
+) -> None:
+    for index in range(8):
+        core.create_namespaced_secret(TEAM, secret(f"s{index}"))
+    api = kube_api.api_client()
+    scope = Lister(client.CustomObjectsApi(api), client.CoreV1Api(api)).token_secrets()[0]
+    assert scope.page_sizes == (FIRST_PAGE_SIZE, PAGE_SIZE)
+    assert FIRST_PAGE_SIZE < PAGE_SIZE
+
+    pages = list(dataclasses.replace(scope, page_sizes=(2, 4)).pages())
+
+    assert [len(page.items) for page in pages] == [2, 4, 2]
+    assert len({page.resource_version for page in pages}) == 1
+    names = [item["metadata"]["name"] for page in pages for item in page.items]
+    assert sorted(names) == [f"s{index}" for index in range(8)]

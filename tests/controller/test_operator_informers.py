@@ -1,5 +1,5 @@
-"""Bindings and the operator's Secrets are listed once, then watched from that LIST; a watch
-whose history the server has compacted (410 Expired) lists again and misses nothing."""
+"""Identities, bindings and the operator's Secrets are listed once, then watched from that LIST;
+a watch whose history the server has compacted (410 Expired) lists again and misses nothing."""
 
 from __future__ import annotations
 
@@ -61,3 +61,20 @@ def test_after_410_expired_the_operator_lists_again_and_misses_nothing(
              message="status.bindings 2: app-0 forgotten, app-2 counted")
     wait_for(lambda: "410 Expired" in operator.output, message="the relist logged")
     assert cluster.secret("token-0") is None  # the garbage collector took it with its owner
+
+
+def test_an_identity_deleted_while_its_history_is_compacted_away_is_still_revoked(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    wait_for(cluster.token, message="first token")
+
+    with cluster.kube.outage():  # no DELETED event can reach the operator: only a new LIST
+        cluster.kube.delete(f"{GROUP}/{VERSION}/externalidentities", None, "local-aws")
+        cluster.kube.compact()
+
+    wait_for(lambda: cluster.secret() is None, timeout=45, message="Secret deleted")
+    wait_for(lambda: (cluster.ready() or {}).get("reason") == "IdentityNotFound",
+             message="Ready=False IdentityNotFound")

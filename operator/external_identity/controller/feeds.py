@@ -1,4 +1,5 @@
-"""What the informers' events mean to the operator: bindings to the fleet, Secrets to the cache."""
+"""What the informers' events mean to the operator: identities and Secrets to their caches,
+bindings to the fleet."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ from typing import Any
 
 from ..secretdata import CHECKSUM_ANNOTATION
 from .fleet import BindingFleet
+from .identitycache import IdentityCache
 from .informers import ObjectKey, object_key
 from .legacy import carries_legacy_marks
 from .listing import Scope
 from .secretcache import CachedSecret, SecretCache, cached_secret
 
-__all__ = ["BindingFeed", "SecretFeed"]
+__all__ = ["BindingFeed", "IdentityFeed", "SecretFeed"]
 
 
 def without_managed_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A binding as the fleet reads it: metadata (but its ``managedFields``), spec, status."""
+    """An identity or a binding as we read it: metadata (but ``managedFields``), spec, status."""
     metadata = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
     return {"metadata": metadata, "spec": obj.get("spec") or {}, "status": obj.get("status") or {}}
 
@@ -34,6 +36,41 @@ class SeenSecret:
         """Not as we wrote it: no checksum, or data that does not match it."""
         return (self.secret.annotations.get(CHECKSUM_ANNOTATION) is None
                 or not self.secret.facts.checksum_matches)
+
+
+class IdentityFeed:
+    """Identities, to the cache. A new one, a new spec or a deletion is ``changed`` or
+    ``deleted`` (a status write is neither); any event may change what identity status to write,
+    so each ends with ``recount``."""
+
+    def __init__(
+        self, identities: IdentityCache, *, changed: Callable[[str], None],
+        deleted: Callable[[str], None], recount: Callable[[], None],
+    ) -> None:
+        self._identities = identities
+        self._changed = changed
+        self._deleted = deleted
+        self._recount = recount
+
+    trim = staticmethod(without_managed_fields)
+
+    def saw(self, obj: dict[str, Any]) -> None:
+        if self._identities.saw(obj):
+            self._changed(object_key(obj)[1])
+        self._recount()
+
+    def gone(self, obj: dict[str, Any]) -> None:
+        self._forget(object_key(obj)[1])
+        self._recount()
+
+    def listed(self, scope: Scope, keys: Set[ObjectKey], version: str) -> None:
+        for name in self._identities.names() - {name for _, name in keys}:
+            self._forget(name)
+        self._recount()
+
+    def _forget(self, name: str) -> None:
+        self._identities.gone(name)
+        self._deleted(name)
 
 
 class BindingFeed:

@@ -1,13 +1,13 @@
 """Every binding this operator keeps: what it knows of each, and the workers that step them.
 
 The informers (:mod:`.informers`, :mod:`.feeds`) tell the fleet what changed
-(:meth:`BindingFleet.saw_binding`, :meth:`forget_binding`, :meth:`retain`), as kopf's identity
-handlers do (:meth:`identity_changed`); a fixed number of workers take due bindings from one
+(:meth:`BindingFleet.saw_binding`, :meth:`forget_binding`, :meth:`retain`,
+:meth:`identity_changed`); a fixed number of workers take due bindings from one
 :class:`.scheduler.DueQueue` and run their reconciler's step. Nothing is stepped before
 :meth:`start` has listed the identities and the operator's own Secrets once, so no binding
-decides on an empty cache (and revokes, or re-mints, what it should not). Bindings are then
-listed a page at a time and each is worked on as soon as it is seen: the first exchanges wait
-neither for the whole list nor for anything else.
+decides on an empty cache (and revokes, or re-mints, what it should not). Bindings are listed
+meanwhile, a page at a time, and each is worked on as soon as it is seen and the Secrets are
+in: the first exchanges wait neither for the whole list nor for anything else.
 
 A replica that stands by (:meth:`stand_by`, see :mod:`.peering`) forgets everything and steps
 nothing; when it acts again it starts over from fresh LISTs, as a restarted operator would,
@@ -73,16 +73,16 @@ class BindingFleet:
         workers: int,
         retry_seconds: float,
         prepare: Callable[[], Awaitable[None]],
-        follow_bindings: Callable[[], Awaitable[None]],
+        bindings_listed: Callable[[], Awaitable[None]],
         halt: Callable[[], Awaitable[None]],
     ) -> None:
-        """``prepare`` fills the caches; ``follow_bindings`` starts feeding bindings and returns
-        once all are listed; ``halt`` stops both feeds."""
+        """``prepare`` starts the feeds and returns once the caches a step reads are filled;
+        ``bindings_listed`` returns once every binding has been fed; ``halt`` stops the feeds."""
         self._reconciler_for = reconciler_for
         self._workers = workers
         self._retry = retry_seconds
         self._prepare = prepare
-        self._follow_bindings = follow_bindings
+        self._bindings_listed = bindings_listed
         self._halt = halt
         self._bindings: dict[BindingKey, _Binding] = {}
         self._queue = DueQueue()
@@ -91,11 +91,13 @@ class BindingFleet:
         self._acting = False
         self._seeded = False
         self.on_membership_change: Callable[[], None] = lambda: None
+        #: Set once a binding was stepped, or all were listed and there was none to step.
+        self.under_way = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._bindings)
 
-    # -- what the informers and kopf's handlers tell us -------------------------------------------
+    # -- what the informers tell us ----------------------------------------------------------------
 
     def saw_binding(self, namespace: str, name: str, body: Mapping[str, Any]) -> None:
         if not self._acting:
@@ -195,8 +197,10 @@ class BindingFleet:
             asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
         ]
         try:
-            await self._follow_bindings()  # each worked on as soon as seen
+            await self._bindings_listed()  # each worked on as soon as seen
             self._seeded = True
+            if not self._bindings:
+                self.under_way.set()
             self.on_membership_change()
             await asyncio.gather(*workers)
         finally:
@@ -225,3 +229,4 @@ class BindingFleet:
                 held = binding.reconciler.held
                 urgency = held.expires_at.timestamp() if held is not None else NO_TOKEN
                 self._queue.done(key, delay=delay, urgency=urgency)
+                self.under_way.set()

@@ -1,26 +1,28 @@
-"""kopf handlers: thin wiring from cluster events to the binding fleet and status writers.
+"""kopf handlers: identity status, and, when asked, ServiceAccounts and workloads.
 
-kopf watches identities (few, and their status is written by handlers here), and, when asked,
-ServiceAccounts and workloads. Bindings and the operator's own Secrets, thousands of each, are
-followed by the runtime's informers (:mod:`.informers`) and scheduled by one
+kopf writes each identity's Ready condition (its create, update and resume handlers here), and
+watches ServiceAccounts and workloads when the settings ask. What bindings decide with —
+identities, bindings and the operator's own Secrets — is followed by the runtime's informers
+(:mod:`.informers`, :mod:`.feeds`) from before kopf starts, and bindings are scheduled by one
 :class:`.fleet.BindingFleet`: kopf puts nothing (no finalizer, no annotation) on them, and its
 per-event cost stays off the loop the exchanges run on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from .identities import identity_readiness
+from .peering import Peering
 from .resources import GROUP, IDENTITIES, VERSION
 from .rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
-from .runtime import Runtime, build_runtime
-from .settings import OperatorSettings
+from .runtime import Runtime
 
-__all__ = ["registry", "watch_service_accounts", "watch_workloads"]
+__all__ = ["registry", "run_kopf"]
 
 IDENTITY_RESOURCE = (GROUP, VERSION, IDENTITIES)
 
@@ -41,7 +43,6 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 @kopf.on.startup(registry=registry)
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    operator_settings: OperatorSettings = memo.get("settings") or OperatorSettings()
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -49,26 +50,47 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     )
     settings.posting.level = logging.WARNING
     # kopf keeps a worker (and the object's last raw event) per object until it has been idle
-    # for idle_timeout: after a start-up LIST of thousands of bindings and Secrets that is
-    # thousands at once. Measured at 2,000 bindings: 1 s and at most 256 workers (the watch
-    # waits for a free one) cut peak memory by 14 MiB and a restart from 6.9 s to 2.8 s.
+    # for idle_timeout; the objects it watches are few, but ServiceAccounts need not be.
     settings.queueing.idle_timeout = 1.0
     settings.queueing.worker_limit = 256
     for plural in WORKLOAD_KINDS.values():  # watched only with --restart-on-rotation
         settings.watching.label_selectors["apps", plural] = "=".join(FOLLOW_LABEL)
-    runtime = memo.runtime = await build_runtime(operator_settings)
-    runtime.start_probing()
-    peering = memo.get("peering")
-    if peering is None:
-        runtime.fleet.start()
-    else:  # the peering object decides when this replica acts
-        runtime.watch_peering(peering)
 
 
 @kopf.on.cleanup(registry=registry)
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    if "runtime" in memo:
-        await _runtime(memo).close()
+    """Before kopf's last wait for tasks it did not start: the fleet's must be gone by then."""
+    await _runtime(memo).close()
+
+
+async def run_kopf(
+    runtime: Runtime,
+    peering: Peering | None,
+    *,
+    namespaces: tuple[str, ...],
+    peering_name: str | None,
+    priority: int,
+    liveness_endpoint: str | None,
+    stop_flag: asyncio.Event | None,
+) -> None:
+    """Run kopf with these handlers (and the optional watches the settings ask for) until it
+    is stopped; ``runtime`` is already running, and is closed on the way out."""
+    if runtime.settings.watch_service_accounts:
+        watch_service_accounts()
+    if runtime.settings.restart_on_rotation:
+        watch_workloads()
+    await kopf.operator(
+        registry=registry,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=peering_name is None,
+        peering_name=peering_name,
+        priority=priority,
+        liveness_endpoint=liveness_endpoint,
+        identity=cast(Any, peering.identity if peering is not None else None),
+        memo=kopf.Memo(runtime=runtime),
+        stop_flag=stop_flag,
+    )
 
 
 # -- identities -------------------------------------------------------------------------------
@@ -88,26 +110,6 @@ async def validate_identity(
             credentials_problem=runtime.probe.problem(meta["name"]),
         )
     )
-
-
-@kopf.on.event(*IDENTITY_RESOURCE, registry=registry)
-async def identity_changed(
-    type: str | None, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any
-) -> None:
-    """Only spec changes (and deletion) matter to bindings, not status writes."""
-    runtime = _runtime(memo)
-    if type == "DELETED":
-        runtime.identities.gone(name)
-        runtime.identity_statuses.forget(name)
-        runtime.probe.forget(name)
-        changed = True
-    else:
-        changed = runtime.identities.saw(body)
-        if changed:
-            runtime.probe.changed(name)
-    runtime.recount()
-    if changed:
-        runtime.fleet.identity_changed(name)
 
 
 # -- service accounts (per-workload identity, --watch-service-accounts) ----------------------

@@ -24,7 +24,9 @@ from .resources import BINDINGS, GROUP, IDENTITIES, VERSION
 
 __all__ = ["Lister", "Page", "Scope", "namespace_matches"]
 
-#: Objects per LIST page: bounded memory on the server and here.
+#: Objects in a LIST's first page: few, so the first ones are worked on while the rest comes.
+FIRST_PAGE_SIZE = 50
+#: Objects per later page: bounded memory on the server and here.
 PAGE_SIZE = 500
 #: (connect, read) seconds for one page: a LIST that hangs is retried, never waited on forever.
 PAGE_TIMEOUT = (5, 20)
@@ -59,6 +61,8 @@ class Scope:
     options: Mapping[str, str] = field(default_factory=dict)
     #: ``--namespace`` globs and exclusions, matched here (cluster-wide scopes only).
     patterns: tuple[str, ...] = ()
+    #: Objects asked for in the first page of a LIST, and in each later one.
+    page_sizes: tuple[int, int] = (FIRST_PAGE_SIZE, PAGE_SIZE)
 
     def keeps(self, obj: Mapping[str, Any]) -> bool:
         namespace = (obj.get("metadata") or {}).get("namespace", "")
@@ -72,7 +76,8 @@ class Scope:
         token: str | None = None
         version = ""
         while True:
-            reply = self.call(*self.args, limit=PAGE_SIZE, _continue=token,
+            limit = self.page_sizes[1] if token else self.page_sizes[0]
+            reply = self.call(*self.args, limit=limit, _continue=token,
                               _preload_content=False, _request_timeout=PAGE_TIMEOUT,
                               **self.options)
             page = json.loads(reply.data)

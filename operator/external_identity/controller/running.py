@@ -1,18 +1,27 @@
-"""Start the kopf operator with our registry and settings (``external-identity run``)."""
+"""``external-identity run``: the binding fleet first, then kopf for the rest.
+
+The fleet (:mod:`.runtime`) lists, issues and refreshes on its own; kopf watches identities
+and, when asked, ServiceAccounts, workloads and the peering object. Importing kopf and aiohttp
+takes a few hundred milliseconds of CPU with the loop blocked, so it waits until the fleet has
+stepped its first binding (or for :data:`KOPF_WAITS_AT_MOST`): the first token does not wait
+for kopf. SIGTERM and SIGINT stop the operator cleanly before kopf has started too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from dataclasses import dataclass
-from typing import Any, cast
 
-import kopf
-
-from .handlers import registry, watch_service_accounts, watch_workloads
 from .peering import Peering
+from .runtime import build_runtime
 from .settings import OperatorSettings
 
-__all__ = ["RunOptions", "run_operator"]
+__all__ = ["KOPF_WAITS_AT_MOST", "RunOptions", "run_operator"]
+
+#: Seconds kopf's start waits at most for the fleet's first step (a slow or refused LIST).
+KOPF_WAITS_AT_MOST = 2.0
 
 
 @dataclass(frozen=True)
@@ -24,27 +33,59 @@ class RunOptions:
     liveness_endpoint: str | None = None
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT, until kopf handles them (see :func:`operate`)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+async def _any_set(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
 async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None) -> None:
-    namespaces = options.settings.namespaces
-    if options.settings.watch_service_accounts:
-        watch_service_accounts()
-    if options.settings.restart_on_rotation:
-        watch_workloads()
+    stop = stop_flag or _stop_on_signals()
     peering = None
     if options.peering_name is not None:
         peering = Peering.for_this_process(options.peering_name, options.priority)
-    await kopf.operator(
-        registry=registry,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        standalone=options.peering_name is None,
-        peering_name=options.peering_name,
-        priority=options.priority,
-        liveness_endpoint=options.liveness_endpoint,
-        identity=cast(Any, peering.identity if peering is not None else None),
-        memo=kopf.Memo(settings=options.settings, peering=peering),
-        stop_flag=stop_flag,
-    )
+    runtime = await build_runtime(options.settings)
+    runtime.start(peering)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(KOPF_WAITS_AT_MOST):
+                await _any_set(runtime.fleet.under_way, stop)
+        if stop.is_set():
+            return
+        if stop_flag is None:
+            # kopf installs its own handlers; a stop flag it is given but never sees set would
+            # hold its exit for 5 s as a "hung task".
+            for signum in STOP_SIGNALS:
+                asyncio.get_running_loop().remove_signal_handler(signum)
+        from .handlers import run_kopf
+
+        await run_kopf(
+            runtime,
+            peering,
+            namespaces=options.settings.namespaces,
+            peering_name=options.peering_name,
+            priority=options.priority,
+            liveness_endpoint=options.liveness_endpoint,
+            stop_flag=stop_flag,
+        )
+    finally:
+        await runtime.close()
 
 
 def run_operator(options: RunOptions) -> None:

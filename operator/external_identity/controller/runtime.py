@@ -1,4 +1,5 @@
-"""Everything the handlers share, built once at startup and kept in kopf's memo."""
+"""Everything the operator shares: the binding fleet, its informers and writers, and what kopf's
+identity handlers use; built once at start, before kopf (see :mod:`.running`)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,12 @@ from functools import partial
 from typing import Any
 
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from ..errors import ExternalIdentityError, KubernetesApiError
-from ..kubecalls import call_api
 from ..kubeclient import load_api_client
 from ..secretwriter import SecretWriter
 from .events import EventPoster
 from .exchangers import ExchangePool, credential_sources
-from .feeds import BindingFeed, SecretFeed, SeenSecret
+from .feeds import BindingFeed, IdentityFeed, SecretFeed, SeenSecret
 from .fleet import BindingFleet, BindingKey
 from .identities import IdentityStatuses
 from .identitycache import IdentityCache
@@ -65,9 +63,11 @@ class Runtime:
     #: Restart on rotation (--restart-on-rotation); None when off.
     rollouts: Rollouts | None = field(init=False, default=None)
     _gate: asyncio.Task[None] | None = None
+    _identity_informer: Informer[dict[str, Any]] | None = None
     _secret_informer: Informer[SeenSecret] | None = None
     _binding_informer: Informer[dict[str, Any]] | None = None
     _probing: asyncio.Task[None] | None = None
+    _closed: bool = False
 
     def __post_init__(self) -> None:
         self.fleet = BindingFleet(
@@ -75,7 +75,7 @@ class Runtime:
             workers=self.settings.max_concurrent_exchanges,
             retry_seconds=self.settings.backoff_base_seconds,
             prepare=self._prepare,
-            follow_bindings=self._follow_bindings,
+            bindings_listed=self._bindings_listed,
             halt=self._halt,
         )
         self.fleet.on_membership_change = self.recount
@@ -94,7 +94,16 @@ class Runtime:
             interval=self.settings.identity_probe_seconds,
         )
 
-    def start_probing(self) -> None:
+    def start(self, peering: Peering | None) -> None:
+        """Step bindings now, or (with ``peering``) whenever no other replica outranks this
+        one; probe identities where this operator writes their status."""
+        self._start_probing()
+        if peering is None:
+            self.fleet.start()
+        else:
+            self._watch_peering(peering)
+
+    def _start_probing(self) -> None:
         """Probe identities only where this operator writes their status (unsharded, all
         namespaces): others see another principal's view, or only part of the bindings."""
         if self.identity_statuses.enabled and self._probing is None:
@@ -140,47 +149,49 @@ class Runtime:
         )
 
     async def _prepare(self) -> None:
-        """List identities and follow our Secrets, before any binding is stepped."""
+        """Follow identities; once they are listed, follow our Secrets and the bindings at once.
+        Return when the Secrets are in (no binding is stepped before), while bindings may still
+        be listing."""
         lister = self._lister
-        while True:
-            self.identities.clear()
-            try:
-                pages = await call_api("list ExternalIdentities", KubernetesApiError,
-                                       lambda: list(lister.identities().pages()))
-            except (ExternalIdentityError, ApiException) as error:
-                log.warning("cannot list identities yet, retrying: %s",
-                            getattr(error, "reason", None) or error)
-                await asyncio.sleep(self.settings.backoff_base_seconds)
-                continue
-            except Exception:  # nothing may stop the fleet from ever starting
-                log.exception("listing identities failed; retrying")
-                await asyncio.sleep(self.settings.backoff_base_seconds)
-                continue
-            for page in pages:
-                for identity in page.items:
-                    self.identities.saw(identity)
-                    self.probe.changed(identity["metadata"]["name"])
-            break
+        self.identities.clear()
+        self._identity_informer = Informer("ExternalIdentity", [lister.identities()], IdentityFeed(
+            self.identities, changed=self._identity_changed, deleted=self._identity_deleted,
+            recount=self.recount,
+        ))
+        self._identity_informer.start()
+        await self._identity_informer.synced.wait()
         self.secret_cache.clear()
         self._secret_informer = Informer(
             "Secret", lister.token_secrets(), SecretFeed(self.secret_cache, self.fleet.wake)
         )
+        self._binding_informer = Informer(
+            "ServiceAccountBinding", lister.bindings(),
+            BindingFeed(self.fleet, partial(release, self.custom_objects)),
+        )
         self._secret_informer.start()
+        self._binding_informer.start()
         await self._secret_informer.synced.wait()
         log.info("Listed %d identities and %d token Secrets", len(self.identities.names()),
                  len(self.secret_cache))
 
-    async def _follow_bindings(self) -> None:
-        """Feed bindings to the fleet from now on; return once every one has been listed."""
-        feed = BindingFeed(self.fleet, partial(release, self.custom_objects))
-        self._binding_informer = Informer("ServiceAccountBinding", self._lister.bindings(), feed)
-        self._binding_informer.start()
-        await self._binding_informer.synced.wait()
+    def _identity_changed(self, name: str) -> None:
+        self.probe.changed(name)
+        self.fleet.identity_changed(name)
+
+    def _identity_deleted(self, name: str) -> None:
+        self.identity_statuses.forget(name)
+        self.probe.forget(name)
+        self.fleet.identity_changed(name)
+
+    async def _bindings_listed(self) -> None:
+        informer = self._binding_informer
+        if informer is not None:
+            await informer.synced.wait()
         log.info("Listed %d bindings", len(self.fleet))
 
     async def _halt(self) -> None:
-        informers = (self._binding_informer, self._secret_informer)
-        self._binding_informer = self._secret_informer = None
+        informers = (self._binding_informer, self._secret_informer, self._identity_informer)
+        self._binding_informer = self._secret_informer = self._identity_informer = None
         for informer in informers:
             if informer is not None:
                 await informer.stop()
@@ -192,8 +203,7 @@ class Runtime:
             self.settings.binding_selector,
         )
 
-    def watch_peering(self, peering: Peering) -> None:
-        """Step bindings only while no other replica in ``peering`` outranks this one."""
+    def _watch_peering(self, peering: Peering) -> None:
         gate = PeeringGate(
             peering, self.custom_objects, namespaces=self.settings.namespaces,
             clock=self.clock, act=self.fleet.start, stand_by=self.fleet.stand_by,
@@ -201,6 +211,10 @@ class Runtime:
         self._gate = asyncio.get_running_loop().create_task(gate.run())
 
     async def close(self) -> None:
+        """Stop everything and release connections; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         for task in (self._gate, self._probing):
             if task is not None:
                 task.cancel()
@@ -220,8 +234,9 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=settings.kubernetes_threads, thread_name_prefix="kube")
     )
-    # The informers hold a connection each for their watch: bindings and Secrets, per scope.
-    watches = 2 * max(1, len(settings.namespaces))
+    # The informers hold a connection each for their watch: identities, then bindings and
+    # Secrets per scope.
+    watches = 1 + 2 * max(1, len(settings.namespaces))
     api = await asyncio.to_thread(load_api_client,
                                   pool_size=settings.kubernetes_threads + watches)
     metrics = Metrics()
