@@ -1,10 +1,12 @@
 """``external-identity run``: the binding fleet first, then kopf for the rest.
 
-The fleet (:mod:`.runtime`) lists, issues and refreshes on its own; kopf watches identities
-and, when asked, ServiceAccounts, workloads and the peering object. Importing kopf and aiohttp
-takes a few hundred milliseconds of CPU with the loop blocked, so it waits until the fleet has
+The fleet (:mod:`.runtime`) lists, issues and refreshes on its own; kopf writes identity
+status and watches, when asked, ServiceAccounts and workloads. Importing kopf and aiohttp takes
+a few hundred milliseconds of CPU with the loop blocked, so it waits until the fleet has
 stepped its first binding (or for :data:`KOPF_WAITS_AT_MOST`): the first token does not wait
-for kopf. SIGTERM and SIGINT stop the operator cleanly before kopf has started too.
+for kopf. With ``--peering`` kopf starts at once: the other replicas learn of this one from
+kopf's record in the peering object, and must stand by as soon as possible. SIGTERM and SIGINT
+stop the operator cleanly before kopf has started too.
 """
 
 from __future__ import annotations
@@ -63,9 +65,10 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
     runtime = await build_runtime(options.settings)
     runtime.start(peering)
     try:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(KOPF_WAITS_AT_MOST):
-                await _any_set(runtime.fleet.under_way, stop)
+        if peering is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(KOPF_WAITS_AT_MOST):
+                    await _any_set(runtime.fleet.under_way, stop)
         if stop.is_set():
             return
         if stop_flag is None:
