@@ -179,7 +179,9 @@ def test_editing_the_identity_reissues_its_bindings_tokens(
     cluster.apply_binding(account.id, ttl=None)
     start_operator()
     first = wait_for(cluster.token, message="first token")
-    wait_for(lambda: cluster.binding()["status"].get("ttl") == 600, message="the TTL in status")
+    # The Secret is written before the status: wait for the status itself.
+    wait_for(lambda: (cluster.binding().get("status") or {}).get("ttl") == 600,
+             message="the TTL in status")
     cluster.custom.patch_cluster_custom_object(
         "externalidentity.dev", "v1alpha1", "externalidentities", "local-aws",
         {"spec": {"defaultTTL": 900}})
