@@ -24,6 +24,8 @@ __all__ = ["KOPF_WAITS_AT_MOST", "RunOptions", "run_operator"]
 
 #: Seconds kopf's start waits at most for the fleet's first step (a slow or refused LIST).
 KOPF_WAITS_AT_MOST = 2.0
+#: Stop the operator (kopf's own handlers take them over once it runs).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,6 @@ class RunOptions:
     peering_name: str | None = None
     priority: int = 0
     liveness_endpoint: str | None = None
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _stop_on_signals() -> asyncio.Event:
