@@ -3,11 +3,11 @@
 A plain asyncio script. It lists the bindings it is given (one LIST, by label), then for each,
 at most ``--concurrency`` at a time (the operator's ``--max-concurrent-exchanges``), does
 exactly: one exchange with the token service (a SigV4-signed STS ``GetCallerIdentity`` as
-proof, signed like ``external_identity.providers.aws`` does, posted with the package's
-:class:`~external_identity.tokenservice.TokenServiceClient`), one Secret create, one status
+proof, signed like ``external_identity.exchange.providers.aws`` does, posted with the package's
+:class:`~external_identity.exchange.client.TokenServiceClient`), one Secret create, one status
 patch on the binding. No watch, no retry, no refresh, no finalizer, no events.
 
-It signs with botocore directly rather than importing ``external_identity.providers``: that
+It signs with botocore directly rather than importing ``external_identity.exchange.providers``: that
 package's ``__init__`` imports the Azure provider too (about 19 MiB), which a script for AWS
 would not load. Kubernetes calls use the ``kubernetes`` client in as many threads as the
 concurrency, as the operator does.
@@ -42,13 +42,13 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from kubernetes import client, config
 
-from external_identity.proofs import AWS_IAM, Proof, ProviderName
-from external_identity.tokenservice import (
+from external_identity.exchange.client import (
     IssuedToken,
     TokenServiceClient,
     TokenServiceEndpoint,
     build_http_client,
 )
+from external_identity.exchange.proofs import AWS_IAM, Proof, ProviderName
 
 GROUP, VERSION, PLURAL = "externalidentity.dev", "v1alpha1", "serviceaccountbindings"
 GET_CALLER_IDENTITY = "Action=GetCallerIdentity&Version=2011-06-15"

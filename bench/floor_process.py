@@ -2,7 +2,7 @@
 
 Its arguments come from what the operator's ExternalIdentity says: the Phase peer's URL, the
 STS endpoint and the signing region the operator would derive from it
-(:func:`external_identity.providers.sts_endpoints.resolve_sts_target`).
+(:func:`external_identity.exchange.providers.sts_endpoints.resolve_sts_target`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
 from bench.model import RUN_LABEL, SET_LABEL, BenchError
-from external_identity.providers.sts_endpoints import resolve_sts_target
+from external_identity.exchange.providers.sts_endpoints import resolve_sts_target
 
 ROOT = Path(__file__).resolve().parents[1]
 STOP_TIMEOUT = 20

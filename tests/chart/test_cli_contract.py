@@ -20,9 +20,9 @@ LOG_FLAGS = ("--log-level=", "--log-format=")
 
 def _parser() -> argparse.ArgumentParser:
     try:
-        from external_identity.cli import build_parser
+        from external_identity.cli.main import build_parser
     except ImportError as error:
-        _missing("external_identity.cli", f"the operator package does not import: {error}")
+        _missing("external_identity.cli.main", f"the operator package does not import: {error}")
         raise
     return build_parser()
 

@@ -16,8 +16,8 @@ from support.operator import OperatorProcess
 from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 
-from external_identity.controller.legacy import LEGACY_FINALIZER
 from external_identity.controller.rollouts import FINGERPRINT_ANNOTATION, FOLLOW_KEY
+from external_identity.controller.watching.legacy import LEGACY_FINALIZER
 from tests.controller.harness import NAMESPACE, Cluster, wait_for
 
 from .rbac import permissions

@@ -12,7 +12,7 @@ import pytest
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from external_identity.cli import main
+from external_identity.cli.main import main
 
 
 def aws_exchange(server: PhaseServer, sts: StsPeer, account_id: str) -> list[str]:

@@ -11,8 +11,8 @@ from typing import Any
 import celpy
 import pytest
 
-from external_identity.celrules import CelError, UnsupportedRule, compile_rule
-from external_identity.crdschema import check_object, load_schemas
+from external_identity.api.celrules import CelError, UnsupportedRule, compile_rule
+from external_identity.api.crdschema import check_object, load_schemas
 from tests.crds.objects import azure_identity, binding, identity
 from tests.crds.schema import load_crds, validate
 from tests.crds.test_invalid_objects import INVALID_BINDINGS, INVALID_IDENTITIES

@@ -10,16 +10,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from external_identity.controller.backoffs import Backoff
-from external_identity.controller.fingerprints import inputs_key, issued_for
-from external_identity.controller.plans import Held, Situation
+from external_identity.api.specs import parse_binding, parse_identity
+from external_identity.api.timefmt import rfc3339
+from external_identity.controller.decide.backoffs import Backoff
+from external_identity.controller.decide.fingerprints import inputs_key, issued_for
+from external_identity.controller.decide.plans import Held, Situation
 from external_identity.controller.settings import OperatorSettings
-from external_identity.controller.specs import parse_binding, parse_identity
-from external_identity.controller.targets import secret_target
 from external_identity.errors import SecretConflict
-from external_identity.secretdata import SecretTarget, StoredToken
-from external_identity.timefmt import rfc3339
-from external_identity.tokens import IssuedToken
+from external_identity.exchange.tokens import IssuedToken
+from external_identity.secrets.data import SecretTarget, StoredToken
+from external_identity.secrets.targets import secret_target
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 #: When the default token was minted: ten minutes ago; it lives an hour, refresh at 40 min.

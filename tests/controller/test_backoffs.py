@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from external_identity.controller.backoffs import Backoff, after_failure, restored_backoff
-from external_identity.controller.problems import problem_for
+from external_identity.api.timefmt import rfc3339
+from external_identity.controller.decide.backoffs import Backoff, after_failure, restored_backoff
+from external_identity.controller.decide.problems import problem_for
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import (
     ExternalIdentityError,
@@ -20,7 +21,6 @@ from external_identity.errors import (
     StatusWriteError,
     Unavailable,
 )
-from external_identity.timefmt import rfc3339
 
 from .situations import (
     NOW,

@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from external_identity.controller.conditions import set_condition
+from external_identity.api.conditions import set_condition
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

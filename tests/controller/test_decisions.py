@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from external_identity.controller import conditions as reasons
-from external_identity.controller.backoffs import Backoff
-from external_identity.controller.decisions import decide
-from external_identity.controller.fingerprints import inputs_key
-from external_identity.controller.plans import (
+from external_identity.api import conditions as reasons
+from external_identity.api.timefmt import rfc3339
+from external_identity.controller.decide.backoffs import Backoff
+from external_identity.controller.decide.decisions import decide
+from external_identity.controller.decide.fingerprints import inputs_key
+from external_identity.controller.decide.plans import (
     Adopt,
     Exchange,
     Held,
@@ -22,7 +23,6 @@ from external_identity.controller.plans import (
     Wait,
 )
 from external_identity.controller.settings import OperatorSettings
-from external_identity.timefmt import rfc3339
 
 from .situations import (
     ISSUED,

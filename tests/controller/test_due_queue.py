@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Hashable
 
-from external_identity.controller.scheduler import NO_TOKEN, DueQueue
+from external_identity.controller.bindings.duequeue import NO_TOKEN, DueQueue
 
 
 async def _take_all(queue: DueQueue, count: int) -> list[Hashable]:

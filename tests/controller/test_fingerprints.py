@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from external_identity.controller.fingerprints import inputs_key, issued_for
-from external_identity.controller.specs import parse_binding, parse_identity
+from external_identity.api.specs import parse_binding, parse_identity
+from external_identity.controller.decide.fingerprints import inputs_key, issued_for
 
 from .situations import IDENTITY_NAME, binding_spec, identity_spec
 

@@ -14,8 +14,8 @@ import pytest
 from kubernetes import client
 from support.kube.fixtures import KubeAPI
 
-from external_identity.controller.informers import Informer, ObjectKey
-from external_identity.controller.listing import FIRST_PAGE_SIZE, PAGE_SIZE, Lister, Scope
+from external_identity.controller.watching.informers import Informer, ObjectKey
+from external_identity.controller.watching.listing import FIRST_PAGE_SIZE, PAGE_SIZE, Lister, Scope
 
 TEAM = "team"
 

@@ -8,9 +8,9 @@ import pytest
 from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from external_identity.controller.legacy import LEGACY_ANNOTATION, LEGACY_FINALIZER
-from external_identity.controller.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
-from external_identity.controller.resources import BINDINGS, GROUP, VERSION
+from external_identity.api.resources import BINDINGS, GROUP, VERSION
+from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
+from external_identity.controller.watching.legacy import LEGACY_ANNOTATION, LEGACY_FINALIZER
 
 from .harness import NAMESPACE, Cluster, wait_for
 from .test_operator_restarts import RESUMED

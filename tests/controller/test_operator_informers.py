@@ -10,7 +10,7 @@ import pytest
 from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from external_identity.controller.resources import BINDINGS, GROUP, VERSION
+from external_identity.api.resources import BINDINGS, GROUP, VERSION
 
 from .harness import NAMESPACE, Cluster, wait_for
 from .test_operator_identities import bindings_count_is

@@ -8,7 +8,7 @@ import pytest
 from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
-from external_identity.controller.resources import BINDINGS, GROUP, VERSION
+from external_identity.api.resources import BINDINGS, GROUP, VERSION
 
 from .harness import NAMESPACE, Cluster
 

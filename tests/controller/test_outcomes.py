@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from external_identity.controller import conditions as reasons
-from external_identity.controller.backoffs import Backoff
-from external_identity.controller.outcomes import Event, Report, failed, issued, suspended
-from external_identity.controller.specs import parse_binding, parse_identity
+from external_identity.api import conditions as reasons
+from external_identity.api.specs import parse_binding, parse_identity
+from external_identity.api.timefmt import rfc3339
+from external_identity.controller.bindings.outcomes import Event, Report, failed, issued, suspended
+from external_identity.controller.decide.backoffs import Backoff
 from external_identity.errors import Problem
-from external_identity.timefmt import rfc3339
 
 from .situations import (
     ISSUED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from external_identity.controller.peering import Peering, acting
+from external_identity.controller.watching.peering import Peering, acting
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 ME = Peering(name="external-identity", priority=10, identity="me")

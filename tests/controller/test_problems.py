@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from external_identity.controller import conditions as reasons
-from external_identity.controller.problems import KUBERNETES_RETRY_CAP, problem_for
+from external_identity.api import conditions as reasons
+from external_identity.controller.decide.problems import KUBERNETES_RETRY_CAP, problem_for
 from external_identity.errors import (
     ConfigurationError,
     CredentialsUnavailable,

@@ -6,14 +6,14 @@ import subprocess
 import sys
 
 PURE = (
-    "external_identity.controller.decisions",
-    "external_identity.controller.outcomes",
-    "external_identity.controller.plans",
-    "external_identity.controller.backoffs",
-    "external_identity.controller.problems",
-    "external_identity.controller.fingerprints",
-    "external_identity.controller.schedule",
-    "external_identity.controller.targets",
+    "external_identity.controller.decide.decisions",
+    "external_identity.controller.bindings.outcomes",
+    "external_identity.controller.decide.plans",
+    "external_identity.controller.decide.backoffs",
+    "external_identity.controller.decide.problems",
+    "external_identity.controller.decide.fingerprints",
+    "external_identity.controller.decide.timing",
+    "external_identity.secrets.targets",
 )
 IO_LIBRARIES = ("kopf", "kubernetes", "httpx")
 

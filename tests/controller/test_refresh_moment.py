@@ -6,9 +6,9 @@ import random
 from datetime import timedelta
 from typing import Any
 
-from external_identity.controller.schedule import refresh_moment
+from external_identity.api.specs import parse_binding
+from external_identity.controller.decide.timing import refresh_moment
 from external_identity.controller.settings import OperatorSettings
-from external_identity.controller.specs import parse_binding
 
 from .situations import (
     ISSUED,

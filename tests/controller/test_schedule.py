@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from external_identity.controller.schedule import refresh_time, retry_delay
+from external_identity.controller.decide.timing import refresh_time, retry_delay
 
 ISSUED = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from external_identity.controller.specs import parse_binding, parse_identity
+from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.errors import ConfigurationError
 
 SA = "0f1a2b3c-4d5e-6789-abcd-ef0123456789"

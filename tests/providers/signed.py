@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from external_identity.proofs import Proof
+from external_identity.exchange.proofs import Proof
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 

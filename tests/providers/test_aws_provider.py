@@ -6,12 +6,12 @@ import pytest
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from external_identity.providers.aws import AwsIamProvider
-from external_identity.tokenservice import (
+from external_identity.exchange.client import (
     TokenServiceClient,
     TokenServiceEndpoint,
     build_http_client,
 )
+from external_identity.exchange.providers.aws import AwsIamProvider
 
 from .signed import SignedCall
 

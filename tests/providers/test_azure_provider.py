@@ -11,7 +11,7 @@ import pytest
 from support.peers.entra_peer import EntraPeer
 
 from external_identity.errors import ConfigurationError, CredentialsUnavailable
-from external_identity.providers.azure import AzureProvider, build_azure_credential
+from external_identity.exchange.providers.azure import AzureProvider, build_azure_credential
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

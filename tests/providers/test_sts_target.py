@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from external_identity.errors import ConfigurationError
-from external_identity.providers.aws import StsTarget, resolve_sts_target
-from external_identity.providers.sts_endpoints import region_from_sts_host
+from external_identity.exchange.providers.aws import StsTarget, resolve_sts_target
+from external_identity.exchange.providers.sts_endpoints import region_from_sts_host
 
 GLOBAL = "https://sts.amazonaws.com"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from support.kube.fixtures import KubeAPI
 
-from external_identity.secretdata import OwnerReference, SecretTarget
-from external_identity.secretwriter import SecretWriter
+from external_identity.secrets.data import OwnerReference, SecretTarget
+from external_identity.secrets.writer import SecretWriter
 
 from .samples import NAMESPACE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-from external_identity.tokens import IssuedToken
+from external_identity.exchange.tokens import IssuedToken
 
 NAMESPACE = "payments"
 SECRETS = "v1/secrets"

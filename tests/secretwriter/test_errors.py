@@ -11,8 +11,8 @@ import pytest
 from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import NamespaceTerminating, SecretWriteError
-from external_identity.secretdata import SecretTarget
-from external_identity.secretwriter import SecretWriter
+from external_identity.secrets.data import SecretTarget
+from external_identity.secrets.writer import SecretWriter
 
 from .samples import BEARER, TOKEN, issued
 

@@ -10,8 +10,8 @@ from support.kube.emulator import KubeEmulator
 from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import SecretConflict
-from external_identity.secretdata import SecretKeys, SecretTarget
-from external_identity.secretwriter import SecretWriter
+from external_identity.secrets.data import SecretKeys, SecretTarget
+from external_identity.secrets.writer import SecretWriter
 
 from .samples import SECRETS, b64, issued
 

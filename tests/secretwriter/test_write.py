@@ -9,14 +9,14 @@ import pytest
 from support.kube.fixtures import KubeAPI
 
 from external_identity.errors import ConfigurationError, SecretConflict
-from external_identity.secretdata import (
+from external_identity.secrets.data import (
     CHECKSUM_ANNOTATION,
     MANAGED_BY_LABEL,
     SecretKeys,
     SecretTarget,
     data_checksum,
 )
-from external_identity.secretwriter import SecretWriter
+from external_identity.secrets.writer import SecretWriter
 
 from .samples import BEARER, SECRETS, TOKEN, b64, issued
 

@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 import pytest
 from support.peers.phase_server import PhaseServer
 
-from external_identity.proofs import AWS_IAM, Proof, ProviderName
-from external_identity.tokenservice import (
+from external_identity.exchange.client import (
     TokenServiceClient,
     TokenServiceEndpoint,
     build_http_client,
 )
+from external_identity.exchange.proofs import AWS_IAM, Proof, ProviderName
 
 PRINCIPAL = "arn:aws:sts::123456789012:assumed-role/phase-operator/operator-pod"
 ACCOUNT_ID = "0f1a2b3c-4d5e-6789-abcd-ef0123456789"

@@ -20,7 +20,7 @@ from external_identity.errors import (
     Unavailable,
     UntrustedPrincipal,
 )
-from external_identity.tokenservice import TokenServiceClient
+from external_identity.exchange.client import TokenServiceClient
 
 from .conftest import ACCOUNT_ID, FixedProof
 

@@ -8,8 +8,8 @@ from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
 from external_identity.errors import EndpointMismatch
-from external_identity.providers.aws import AwsIamProvider
-from external_identity.tokenservice import TokenServiceClient
+from external_identity.exchange.client import TokenServiceClient
+from external_identity.exchange.providers.aws import AwsIamProvider
 
 from .conftest import ACCOUNT_ID, FixedProof
 

@@ -21,9 +21,9 @@ from external_identity.errors import (
     Unavailable,
     UntrustedPrincipal,
 )
-from external_identity.providers.aws import AwsIamProvider
-from external_identity.providers.azure import AzureProvider, build_azure_credential
-from external_identity.tokenservice import TokenServiceClient
+from external_identity.exchange.client import TokenServiceClient
+from external_identity.exchange.providers.aws import AwsIamProvider
+from external_identity.exchange.providers.azure import AzureProvider, build_azure_credential
 
 from .conftest import ACCOUNT_ID, PRINCIPAL, ClientFactory, FixedProof
 

@@ -10,7 +10,7 @@ import pytest
 from support.peers.phase_server import PhaseServer
 
 from external_identity.errors import InvalidRequest, MalformedResponse, Unavailable
-from external_identity.tokenservice import TokenServiceClient
+from external_identity.exchange.client import TokenServiceClient
 
 from .conftest import ACCOUNT_ID, NOW, PRINCIPAL, ClientFactory, FixedProof
 

@@ -9,7 +9,7 @@ import pytest
 from support.peers.phase_server import PhaseServer
 
 from external_identity.errors import RateLimited, TransientError, Unavailable
-from external_identity.tokenservice import TokenServiceClient
+from external_identity.exchange.client import TokenServiceClient
 
 from .conftest import ACCOUNT_ID, NOW, FixedProof
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from external_identity.errors import CredentialsUnavailable
-from external_identity.workloads.accounts import (
+from external_identity.exchange.workloads.accounts import (
     ServiceAccount,
     audience_for,
     azure_app,

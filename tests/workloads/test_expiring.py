@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from external_identity.workloads.expiring import ExpiringCache
+from external_identity.exchange.workloads.expiring import ExpiringCache
 
 
 class Clock:

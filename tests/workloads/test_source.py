@@ -10,10 +10,10 @@ from support.kube.server import KubeAPI
 from support.peers.entra_peer import EntraPeer, FederatedCredential
 from support.peers.sts_peer import StsPeer
 
-from external_identity.controller.specs import parse_binding, parse_identity
+from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.errors import CredentialsUnavailable
-from external_identity.workloads import ServiceAccountCredentials
-from external_identity.workloads.kube import IssuedKubeToken, ReusedToken
+from external_identity.exchange.workloads import ServiceAccountCredentials
+from external_identity.exchange.workloads.kube import IssuedKubeToken, ReusedToken
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -9,9 +9,9 @@ from datetime import datetime
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import ExternalIdentityError
-from ..kubecalls import call_api
-from .resources import BINDING_KIND, GROUP, VERSION
+from external_identity.api.resources import BINDING_KIND, GROUP, VERSION
+from external_identity.errors import ExternalIdentityError
+from external_identity.kube.calls import call_api
 
 __all__ = ["EventPoster"]
 

@@ -16,11 +16,11 @@ from typing import Any, cast
 
 import kopf
 
-from .identities import identity_readiness
-from .peering import Peering
-from .resources import GROUP, IDENTITIES, VERSION
-from .rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
-from .runtime import Runtime
+from external_identity.api.resources import GROUP, IDENTITIES, VERSION
+from external_identity.controller.identities.status import identity_readiness
+from external_identity.controller.rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
+from external_identity.controller.runtime import Runtime
+from external_identity.controller.watching.peering import Peering
 
 __all__ = ["registry", "run_kopf"]
 

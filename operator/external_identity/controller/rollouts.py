@@ -41,9 +41,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import KubernetesApiError
-from ..kubecalls import api_failure, call_api
-from ..timefmt import parse_rfc3339
+from external_identity.api.timefmt import parse_rfc3339
+from external_identity.errors import KubernetesApiError
+from external_identity.kube.calls import api_failure, call_api
 
 __all__ = [
     "FINGERPRINT_ANNOTATION",

@@ -16,9 +16,9 @@ import contextlib
 import signal
 from dataclasses import dataclass
 
-from .peering import Peering
-from .runtime import build_runtime
-from .settings import OperatorSettings
+from external_identity.controller.runtime import build_runtime
+from external_identity.controller.settings import OperatorSettings
+from external_identity.controller.watching.peering import Peering
 
 __all__ = ["KOPF_WAITS_AT_MOST", "RunOptions", "run_operator"]
 
@@ -75,7 +75,7 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
             # hold its exit for 5 s as a "hung task".
             for signum in STOP_SIGNALS:
                 asyncio.get_running_loop().remove_signal_handler(signum)
-        from .handlers import run_kopf
+        from external_identity.controller.handlers import run_kopf
 
         await run_kopf(
             runtime,

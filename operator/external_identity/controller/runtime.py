@@ -15,26 +15,31 @@ from typing import Any
 
 from kubernetes import client
 
-from ..kubeclient import load_api_client
-from ..secretwriter import SecretWriter
-from .events import EventPoster
-from .exchangers import ExchangePool, credential_sources
-from .feeds import BindingFeed, IdentityFeed, SecretFeed, SeenSecret
-from .fleet import BindingFleet, BindingKey
-from .identities import IdentityStatuses
-from .identitycache import IdentityCache
-from .identityprobe import IdentityProbe
-from .informers import Informer
-from .legacy import release
-from .listing import Lister
-from .metrics import Metrics
-from .peering import Peering, PeeringGate
-from .reconciler import BindingReconciler
-from .rollouts import Rollouts
-from .secretcache import SecretCache
-from .settings import OperatorSettings
-from .statuses import StatusWriter
-from .tokensecrets import TokenSecrets
+from external_identity.controller.bindings.fleet import BindingFleet, BindingKey
+from external_identity.controller.bindings.reconciler import BindingReconciler
+from external_identity.controller.events import EventPoster
+from external_identity.controller.identities.cache import IdentityCache
+from external_identity.controller.identities.probe import IdentityProbe
+from external_identity.controller.identities.status import IdentityStatuses
+from external_identity.controller.metrics import Metrics
+from external_identity.controller.rollouts import Rollouts
+from external_identity.controller.settings import OperatorSettings
+from external_identity.controller.statuses import StatusWriter
+from external_identity.controller.watching.feeds import (
+    BindingFeed,
+    IdentityFeed,
+    SecretFeed,
+    SeenSecret,
+)
+from external_identity.controller.watching.informers import Informer
+from external_identity.controller.watching.legacy import release
+from external_identity.controller.watching.listing import Lister
+from external_identity.controller.watching.peering import Peering, PeeringGate
+from external_identity.exchange.pool import ExchangePool, credential_sources
+from external_identity.kube.client import load_api_client
+from external_identity.secrets.cache import SecretCache
+from external_identity.secrets.store import TokenSecrets
+from external_identity.secrets.writer import SecretWriter
 
 __all__ = ["Runtime", "build_runtime"]
 

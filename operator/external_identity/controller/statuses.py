@@ -8,9 +8,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..errors import StatusWriteError
-from ..kubecalls import call_api
-from .resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
+from external_identity.api.resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
+from external_identity.errors import StatusWriteError
+from external_identity.kube.calls import call_api
 
 __all__ = ["StatusWriter"]
 

@@ -1,0 +1,196 @@
+"""Typed views of the two resources' specs, validated with pydantic. No I/O.
+
+The CRD schemas reject most bad input at apply time; these models are the
+second line (and the only one where schemas are not enforced), turning what
+slips through into one readable message for the Ready condition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+from external_identity.errors import ConfigurationError
+from external_identity.exchange.providers.azuredefaults import DEFAULT_RESOURCE
+from external_identity.exchange.providers.factory import ProviderSettings
+from external_identity.exchange.tokens import (
+    CONSOLE_PATH_PREFIX,
+    DEFAULT_HOST,
+    DEFAULT_TIMEOUT,
+    TokenServiceEndpoint,
+)
+from external_identity.secrets.data import DEFAULT_SECRET_TYPE, SECRET_KEY_PATTERN, SecretKeys
+
+__all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
+
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MAX_TTL_SECONDS = 31_536_000
+#: ``Opaque``, or a type of the user's own with a domain prefix (``example.com/phase-token``).
+SECRET_TYPE_PATTERN = r"^(Opaque|[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+)$"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True
+    )
+
+
+class TokenServiceSpec(_Spec):
+    host: str = Field(DEFAULT_HOST, pattern=r"^https?://[^\s/]+")
+    path_prefix: str = CONSOLE_PATH_PREFIX
+    ca_bundle: str | None = Field(None, repr=False)
+    timeout_seconds: float = Field(DEFAULT_TIMEOUT, gt=0, le=300)
+
+    def endpoint(self) -> TokenServiceEndpoint:
+        return TokenServiceEndpoint(host=self.host, path_prefix=self.path_prefix)
+
+
+class AwsSpec(_Spec):
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    sts_endpoint: str | None = Field(None, pattern=r"^https?://[^\s/]+")
+
+
+class AzureSpec(_Spec):
+    tenant_id: str = Field(pattern=UUID_PATTERN)
+    resource: str = Field(DEFAULT_RESOURCE, min_length=1)
+    authority_host: str | None = Field(None, pattern=r"^https://[^\s/]+")
+    client_id: str | None = Field(None, pattern=UUID_PATTERN)
+
+
+class CredentialsSpec(_Spec):
+    source: Literal["Operator", "ServiceAccount"] = "Operator"
+    #: The TokenRequest audience for source ServiceAccount (default: the provider's own).
+    audience: str | None = Field(None, min_length=1, max_length=253)
+
+
+class IdentitySpec(_Spec):
+    provider: Literal["aws-iam", "azure"]
+    description: str = ""
+    token_service: TokenServiceSpec = TokenServiceSpec()
+    token_name: str | None = None
+    default_ttl: int = Field(3600, alias="defaultTTL", ge=1, le=MAX_TTL_SECONDS)
+    max_ttl: int = Field(86400, alias="maxTTL", ge=1, le=MAX_TTL_SECONDS)
+    aws: AwsSpec | None = None
+    azure: AzureSpec | None = None
+    credentials: CredentialsSpec = CredentialsSpec()
+    allowed_namespaces: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> IdentitySpec:
+        if self.default_ttl > self.max_ttl:
+            raise ValueError("defaultTTL must not exceed maxTTL")
+        if self.aws is not None and self.provider != "aws-iam":
+            raise ValueError("the aws block is only valid with provider aws-iam")
+        if self.azure is not None and self.provider != "azure":
+            raise ValueError("the azure block is only valid with provider azure")
+        if self.provider == "azure" and self.azure is None:
+            raise ValueError("provider azure requires azure.tenantId")
+        return self
+
+    def allows_namespace(self, namespace: str) -> bool:
+        if self.allowed_namespaces is None:
+            return True
+        return any(fnmatchcase(namespace, pattern) for pattern in self.allowed_namespaces)
+
+    def provider_settings(self) -> ProviderSettings:
+        aws = self.aws or AwsSpec()
+        return ProviderSettings(
+            provider=self.provider,
+            aws_region=aws.region,
+            aws_sts_endpoint=aws.sts_endpoint,
+            azure_tenant_id=self.azure.tenant_id if self.azure else None,
+            azure_client_id=self.azure.client_id if self.azure else None,
+            azure_resource=self.azure.resource if self.azure else DEFAULT_RESOURCE,
+            azure_authority_host=self.azure.authority_host if self.azure else None,
+        )
+
+
+class IdentityRef(_Spec):
+    name: str = Field(min_length=1, max_length=253)
+
+
+class RefreshPolicy(_Spec):
+    refresh_at_percent: int | None = Field(None, ge=10, le=95)
+    min_remaining_seconds: int | None = Field(None, ge=0, le=3600)
+
+
+class SecretKeysSpec(_Spec):
+    token: str = Field("token", pattern=SECRET_KEY_PATTERN, max_length=253)
+    bearer_token: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
+    expires_at: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
+    host: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
+
+
+
+class SecretSpec(_Spec):
+    name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
+    keys: SecretKeysSpec = SecretKeysSpec()
+    #: ``PhaseEnv`` adds PHASE_SERVICE_TOKEN and PHASE_HOST beside the configured keys.
+    format: Literal["Token", "PhaseEnv"] = "Token"
+    type: str = Field(DEFAULT_SECRET_TYPE, pattern=SECRET_TYPE_PATTERN, max_length=253)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> SecretSpec:
+        chosen = self.data_keys().names()
+        if len(chosen) != len(set(chosen)):
+            raise ValueError(
+                "secret.keys must name distinct data keys (format PhaseEnv also writes "
+                "PHASE_SERVICE_TOKEN and PHASE_HOST)"
+            )
+        if self.type.startswith("kubernetes.io/"):
+            raise ValueError("secret.type must be Opaque or a type of your own, not kubernetes.io/")
+        return self
+
+    def data_keys(self) -> SecretKeys:
+        return SecretKeys(
+            token=self.keys.token,
+            bearer_token=self.keys.bearer_token,
+            expires_at=self.keys.expires_at,
+            host=self.keys.host,
+            phase_env=self.format == "PhaseEnv",
+        )
+
+
+class BindingSpec(_Spec):
+    external_identity_ref: IdentityRef
+    service_account_id: str = Field(pattern=UUID_PATTERN)
+    ttl: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
+    refresh_policy: RefreshPolicy = RefreshPolicy()
+    service_account_name: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
+    suspend: bool = False
+    secret: SecretSpec
+    #: The binding's own namespace (metadata, not spec): where ``service_account_name`` lives.
+    namespace: str = Field("", exclude=True)
+
+
+def _describe(error: ValidationError) -> str:
+    """``spec.a.b: problem; …`` without echoing input values."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = ".".join(str(piece) for piece in ("spec", *item["loc"]))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}")
+    return "; ".join(parts)
+
+
+def parse_identity(spec: Mapping[str, Any]) -> IdentitySpec:
+    try:
+        return IdentitySpec.model_validate(dict(spec))
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
+
+
+def parse_binding(spec: Mapping[str, Any], *, namespace: str = "") -> BindingSpec:
+    """The binding's spec; ``namespace`` is the binding's own (never taken from the spec)."""
+    fields = {key: value for key, value in spec.items() if key != "namespace"}
+    try:
+        return BindingSpec.model_validate({**fields, "namespace": namespace})
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None

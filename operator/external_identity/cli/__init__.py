@@ -1,0 +1,3 @@
+"""The ``external-identity`` command line."""
+
+__all__: list[str] = []

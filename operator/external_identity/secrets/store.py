@@ -1,0 +1,47 @@
+"""Binding Secrets read from the watch-fed cache and written through the API, cache kept in step."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from external_identity.errors import ExternalIdentityError
+from external_identity.exchange.tokens import IssuedToken
+from external_identity.secrets.cache import SecretCache, cached_secret
+from external_identity.secrets.data import SecretTarget, StoredToken
+from external_identity.secrets.writer import SecretWriter
+
+__all__ = ["TokenSecrets"]
+
+
+class TokenSecrets:
+    def __init__(self, writer: SecretWriter, cache: SecretCache, writes: Counter) -> None:
+        self._writer = writer
+        self._cache = cache
+        self._writes = writes
+
+    async def read(self, target: SecretTarget) -> StoredToken | None:
+        """As :meth:`SecretWriter.read`, from the cache: no API request."""
+        return self._cache.lookup(target)
+
+    async def write(
+        self, target: SecretTarget, token: IssuedToken, *, known: StoredToken | None
+    ) -> None:
+        operation = "create" if known is None else "replace"
+        try:
+            stored = await self._writer.write(target, token, known=known)
+        except ExternalIdentityError:
+            self._writes.labels(operation, "error").inc()
+            raise
+        self._writes.labels(operation, "ok").inc()
+        self._cache.saw(target.namespace, target.name, cached_secret(stored))
+
+    async def delete(self, target: SecretTarget) -> bool:
+        try:
+            deleted = await self._writer.delete(target)
+        except ExternalIdentityError:
+            self._writes.labels("delete", "error").inc()
+            raise
+        if deleted:
+            self._writes.labels("delete", "ok").inc()
+        self._cache.gone(target.namespace, target.name)
+        return deleted
