@@ -1,7 +1,6 @@
 """The package's one exception tree.
 
     ExternalIdentityError
-    ├── Problem                     a controller check that failed: a condition reason + message
     ├── ConfigurationError          our own input is wrong (flags, spec fields)
     ├── CredentialsUnavailable      no usable cloud credentials (missing, expired, refused)
     ├── StatusWriteError            a status subresource could not be written (API refused or down)
@@ -43,7 +42,6 @@ __all__ = [
     "MalformedResponse",
     "NamespaceTerminating",
     "NotFound",
-    "Problem",
     "ProofRejected",
     "RateLimited",
     "RequestRejected",
@@ -81,8 +79,6 @@ def redact(text: str, *, limit: int = MAX_REMOTE_MESSAGE) -> str:
 class ExternalIdentityError(Exception):
     """Root of every error this package raises on purpose."""
 
-    #: A short CamelCase name for conditions and CLI output.
-    reason: str = "Error"
     #: Whether retrying soon (with backoff) is likely to help.
     retryable: bool = False
     #: Seconds the remote side asked us to wait before retrying (a floor), when it said.
@@ -91,86 +87,43 @@ class ExternalIdentityError(Exception):
     principal: str | None = None
 
 
-class Problem(ExternalIdentityError):
-    """A controller check that failed: a Ready-condition reason and a message for humans.
-
-    ``retryable`` problems are retried with capped backoff (``retry_cap`` tightens the cap);
-    the others slowly, until an input changes. ``revokes`` problems mean the binding may no
-    longer hold a token at all, so the Secret is deleted rather than kept until it expires.
-    """
-
-    def __init__(
-        self,
-        reason: str,
-        message: str,
-        *,
-        retryable: bool = False,
-        retry_after: float | None = None,
-        principal: str | None = None,
-        revokes: bool = False,
-        retry_cap: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.principal = principal
-        self.revokes = revokes
-        #: A tighter ceiling on backoff, for problems that clear by themselves quickly.
-        self.retry_cap = retry_cap
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Problem) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def _key(self) -> tuple[object, ...]:
-        return (self.reason, self.message, self.retryable, self.retry_after, self.principal,
-                self.revokes, self.retry_cap)
-
-    def __repr__(self) -> str:
-        return f"Problem({self.reason!r}, {self.message!r})"
-
-
 class ConfigurationError(ExternalIdentityError):
-    reason = "InvalidSpec"
+    """Our own input is wrong: flags or spec fields."""
 
 
 class CredentialsUnavailable(ExternalIdentityError):
-    reason = "CredentialsUnavailable"
+    """No usable cloud credentials: missing, expired or refused."""
+
     retryable = True
 
 
 class StatusWriteError(ExternalIdentityError):
     """The API refused a status write, or could not be reached; the status is kept and retried."""
 
-    reason = "StatusWriteFailed"
     retryable = True
 
 
 class KubernetesApiError(ExternalIdentityError):
     """A Kubernetes API read the operator needs (a LIST at start-up) failed; it is retried."""
 
-    reason = "KubernetesApiError"
     retryable = True
 
 
 class SecretWriteError(ExternalIdentityError):
-    reason = "SecretWriteFailed"
+    """The Kubernetes Secret could not be written."""
+
     retryable = True
 
 
 class SecretConflict(SecretWriteError):
-    reason = "SecretConflict"
+    """A Secret of that name exists and is not ours."""
+
     retryable = False
 
 
 class NamespaceTerminating(SecretWriteError):
     """The Secret's namespace is being deleted: normal teardown, nothing to retry."""
 
-    reason = "NamespaceTerminating"
     retryable = False
 
 
@@ -181,7 +134,6 @@ class TokenServiceError(ExternalIdentityError):
     proof named, so a refusal says *who* was refused.
     """
 
-    reason = "ExchangeFailed"
     #: What the client was doing, e.g. "AWS IAM exchange" — for one-line messages.
     check = "token service request"
 
@@ -197,7 +149,6 @@ class TokenServiceError(ExternalIdentityError):
 
 
 class RequestRejected(TokenServiceError):
-    reason = "Rejected"
     check = "token service rejected the request"
 
 
@@ -261,7 +212,6 @@ class NotFound(RequestRejected):
 class TransientError(TokenServiceError):
     """Worth retrying with backoff; ``retry_after`` is the server's wait, when it sent one."""
 
-    reason = "ExchangeFailed"
     retryable = True
 
     def __init__(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from external_identity.api.specs import parse_binding, parse_identity
-from external_identity.api.timefmt import rfc3339
+from external_identity.api.times import rfc3339
 from external_identity.controller.decide.backoffs import Backoff
 from external_identity.controller.decide.fingerprints import inputs_key, issued_for
 from external_identity.controller.decide.plans import Held, Situation

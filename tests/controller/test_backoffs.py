@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
-from external_identity.api.timefmt import rfc3339
+from external_identity.api.problems import Problem, problem_for
+from external_identity.api.times import rfc3339
 from external_identity.controller.decide.backoffs import Backoff, after_failure, restored_backoff
-from external_identity.controller.decide.problems import problem_for
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import (
     ExternalIdentityError,
     NotFound,
-    Problem,
     RateLimited,
     RequestRejected,
     SecretWriteError,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from external_identity.api import conditions as reasons
-from external_identity.api.timefmt import rfc3339
+from external_identity.api import conditions
+from external_identity.api.times import rfc3339
 from external_identity.controller.decide.backoffs import Backoff
 from external_identity.controller.decide.decisions import decide
 from external_identity.controller.decide.fingerprints import inputs_key
@@ -57,26 +57,26 @@ def refused(plan: object, reason: str) -> Refuse:
 def test_an_invalid_binding_spec_is_refused_before_anything_else() -> None:
     plan = decide(situation(spec=binding_spec(serviceAccountId="nope"), identity=None,
                             stored=stored()))
-    refusal = refused(plan, reasons.INVALID_SPEC)
+    refusal = refused(plan, conditions.INVALID_SPEC)
     assert "spec.serviceAccountId" in refusal.problem.message
     assert refusal.revoke is None
 
 
 def test_a_missing_identity_is_refused_and_our_secret_is_deleted() -> None:
     refusal = refused(decide(situation(identity=None, stored=stored())),
-                      reasons.IDENTITY_NOT_FOUND)
+                      conditions.IDENTITY_NOT_FOUND)
     assert refusal.revoke is not None
     assert (refusal.revoke.namespace, refusal.revoke.name, refusal.revoke.owner_key) == (
         NAMESPACE, SECRET_NAME, UID)
 
 
 def test_a_missing_identity_deletes_nothing_when_there_is_no_secret() -> None:
-    assert refused(decide(situation(identity=None)), reasons.IDENTITY_NOT_FOUND).revoke is None
+    assert refused(decide(situation(identity=None)), conditions.IDENTITY_NOT_FOUND).revoke is None
 
 
 def test_an_invalid_identity_spec_is_refused_and_the_secret_kept() -> None:
     plan = decide(situation(identity=identity_body(provider="gcp"), stored=stored()))
-    refusal = refused(plan, reasons.INVALID_SPEC)
+    refusal = refused(plan, conditions.INVALID_SPEC)
     assert "is invalid" in refusal.problem.message and "spec.provider" in refusal.problem.message
     assert refusal.revoke is None
 
@@ -84,7 +84,7 @@ def test_an_invalid_identity_spec_is_refused_and_the_secret_kept() -> None:
 def test_per_workload_credentials_without_a_service_account_name_are_an_invalid_spec() -> None:
     identity = identity_body(credentials={"source": "ServiceAccount"})
     refusal = refused(decide(situation(identity=identity, stored=stored())),
-                      reasons.INVALID_SPEC)
+                      conditions.INVALID_SPEC)
     assert "spec.serviceAccountName" in refusal.problem.message
     assert refusal.revoke is None
 
@@ -100,27 +100,27 @@ def test_per_workload_credentials_exchange_as_the_bindings_service_account() -> 
 def test_a_namespace_the_identity_does_not_allow_is_refused_and_our_secret_deleted() -> None:
     identity = identity_body(allowedNamespaces=["team-*"], maxTTL=60, defaultTTL=60)
     plan = decide(situation(spec=binding_spec(ttl=120), identity=identity, stored=stored()))
-    refusal = refused(plan, reasons.NAMESPACE_NOT_ALLOWED)
+    refusal = refused(plan, conditions.NAMESPACE_NOT_ALLOWED)
     assert refusal.revoke is not None and refusal.revoke.name == SECRET_NAME
-    without_secret = refused(decide(situation(identity=identity)), reasons.NAMESPACE_NOT_ALLOWED)
+    without_secret = refused(decide(situation(identity=identity)), conditions.NAMESPACE_NOT_ALLOWED)
     assert without_secret.revoke is None
 
 
 def test_a_ttl_above_the_identity_max_ttl_is_an_invalid_spec() -> None:
     plan = decide(situation(spec=binding_spec(ttl=7201), stored=conflict()))
-    assert "exceeds" in refused(plan, reasons.INVALID_SPEC).problem.message
+    assert "exceeds" in refused(plan, conditions.INVALID_SPEC).problem.message
     assert isinstance(decide(situation(spec=binding_spec(ttl=7200))), Exchange)
 
 
 def test_someone_elses_secret_is_refused_as_a_conflict_and_never_deleted() -> None:
-    refusal = refused(decide(situation(stored=conflict(), held=held())), reasons.SECRET_CONFLICT)
+    refusal = refused(decide(situation(stored=conflict(), held=held())), conditions.SECRET_CONFLICT)
     assert refusal.revoke is None
     assert not refusal.problem.retryable
 
 
 def test_a_revoking_check_never_deletes_someone_elses_secret() -> None:
     plan = decide(situation(identity=None, stored=conflict()))
-    assert refused(plan, reasons.IDENTITY_NOT_FOUND).revoke is None
+    assert refused(plan, conditions.IDENTITY_NOT_FOUND).revoke is None
 
 
 # -- a token held in memory -----------------------------------------------------------------
@@ -290,7 +290,7 @@ def test_a_refusal_backs_off_instead_of_repeating_itself() -> None:
 def test_a_revocation_is_not_delayed_by_a_backoff() -> None:
     backoff = Backoff(failures=1, retry_at=RETRY_AT, inputs=inputs(identity=None))
     plan = decide(situation(identity=None, stored=stored(), backoff=backoff))
-    assert refused(plan, reasons.IDENTITY_NOT_FOUND).revoke is not None
+    assert refused(plan, conditions.IDENTITY_NOT_FOUND).revoke is not None
 
 
 @pytest.mark.parametrize(
@@ -328,7 +328,7 @@ def test_a_suspended_binding_whose_access_was_revoked_still_loses_its_secret() -
     token = held()
     plan = decide(situation(spec=binding_spec(suspend=True), identity=None,
                             stored=stored_like(token)))
-    assert refused(plan, reasons.IDENTITY_NOT_FOUND).revoke is not None
+    assert refused(plan, conditions.IDENTITY_NOT_FOUND).revoke is not None
 
 
 def test_a_new_refresh_request_exchanges_even_though_the_token_is_fresh() -> None:

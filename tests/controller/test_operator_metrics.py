@@ -9,7 +9,7 @@ from support.operator import OperatorProcess
 from support.peers.phase_model import ServiceAccount
 
 from external_identity.api.resources import BINDINGS, GROUP, VERSION
-from external_identity.api.timefmt import parse_rfc3339
+from external_identity.api.times import parse_rfc3339
 
 from .harness import NAMESPACE, Cluster, free_port, metric, wait_for
 

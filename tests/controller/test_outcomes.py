@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from external_identity.api import conditions as reasons
+from external_identity.api import conditions
+from external_identity.api.problems import Problem
 from external_identity.api.specs import parse_binding, parse_identity
-from external_identity.api.timefmt import rfc3339
+from external_identity.api.times import rfc3339
 from external_identity.controller.bindings.outcomes import Event, Report, failed, issued, suspended
 from external_identity.controller.decide.backoffs import Backoff
-from external_identity.errors import Problem
 
 from .situations import (
     ISSUED,
@@ -28,7 +28,7 @@ from .situations import (
 
 PRINCIPAL = "arn:aws:iam::123456789012:role/payments"
 LATER = NOW + timedelta(minutes=40)
-UNAVAILABLE = Problem(reasons.EXCHANGE_FAILED, "token service unavailable; retrying",
+UNAVAILABLE = Problem(conditions.EXCHANGE_FAILED, "token service unavailable; retrying",
                       retryable=True, principal=PRINCIPAL)
 BACKOFF = Backoff(failures=2, retry_at=NOW + timedelta(seconds=8), inputs="k")
 
@@ -88,7 +88,7 @@ def test_an_issued_token_makes_the_binding_ready_and_records_its_times() -> None
     }
     condition = ready(report)
     assert (condition["status"], condition["reason"], condition["observedGeneration"]) == (
-        "True", reasons.TOKEN_ISSUED, 3)
+        "True", conditions.TOKEN_ISSUED, 3)
     assert condition["lastTransitionTime"] == rfc3339(NOW)
     for part in (SA, "https://phase.example.com", SECRET_NAME, rfc3339(token.refresh_at)):
         assert part in condition["message"]
@@ -102,7 +102,7 @@ def test_an_issued_token_without_a_principal_leaves_the_recorded_one_alone() -> 
 
 def test_the_first_token_posts_a_normal_event() -> None:
     report = report_issued({})
-    assert report.event == Event(warning=False, reason=reasons.TOKEN_ISSUED,
+    assert report.event == Event(warning=False, reason=conditions.TOKEN_ISSUED,
                                  message=ready(report)["message"])
 
 
@@ -137,8 +137,8 @@ def test_a_failure_makes_the_binding_not_ready_and_schedules_the_retry() -> None
     }
     condition = ready(report)
     assert (condition["status"], condition["reason"], condition["message"]) == (
-        "False", reasons.EXCHANGE_FAILED, UNAVAILABLE.message)
-    assert report.event == Event(warning=True, reason=reasons.EXCHANGE_FAILED,
+        "False", conditions.EXCHANGE_FAILED, UNAVAILABLE.message)
+    assert report.event == Event(warning=True, reason=conditions.EXCHANGE_FAILED,
                                  message=UNAVAILABLE.message)
 
 
@@ -150,31 +150,31 @@ def test_a_failure_keeps_the_last_token_fields_while_it_is_still_valid() -> None
 
 def test_a_failure_after_the_held_token_expired_is_reported_as_expired() -> None:
     condition = ready(report_failed({}, expired=True))
-    assert condition["reason"] == reasons.EXPIRED
+    assert condition["reason"] == conditions.EXPIRED
     assert condition["message"] == (
         f"token expired at {rfc3339(NOW)}; last error: {UNAVAILABLE.message}")
 
 
 def test_without_a_held_token_expiry_is_read_from_the_status() -> None:
     previous = {"expiresAt": rfc3339(NOW - timedelta(seconds=1))}
-    assert ready(report_failed(previous, held_token=False))["reason"] == reasons.EXPIRED
+    assert ready(report_failed(previous, held_token=False))["reason"] == conditions.EXPIRED
     previous = {"expiresAt": rfc3339(NOW + timedelta(seconds=1))}
-    assert ready(report_failed(previous, held_token=False))["reason"] == reasons.EXCHANGE_FAILED
+    assert ready(report_failed(previous, held_token=False))["reason"] == conditions.EXCHANGE_FAILED
 
 
 def test_a_secret_conflict_is_never_reported_as_expired() -> None:
-    problem = Problem(reasons.SECRET_CONFLICT, "Secret payments/x is not ours")
+    problem = Problem(conditions.SECRET_CONFLICT, "Secret payments/x is not ours")
     condition = ready(report_failed({}, problem=problem, expired=True))
-    assert (condition["reason"], condition["message"]) == (reasons.SECRET_CONFLICT,
+    assert (condition["reason"], condition["message"]) == (conditions.SECRET_CONFLICT,
                                                            problem.message)
 
 
 def test_a_revoked_secret_clears_the_token_fields_and_says_so() -> None:
-    problem = Problem(reasons.NAMESPACE_NOT_ALLOWED, "namespace not allowed", revokes=True)
+    problem = Problem(conditions.NAMESPACE_NOT_ALLOWED, "namespace not allowed", revokes=True)
     report = report_failed(current(report_issued({})), problem=problem, expired=True,
                            revoked=SECRET_NAME)
     condition = ready(report)
-    assert condition["reason"] == reasons.NAMESPACE_NOT_ALLOWED
+    assert condition["reason"] == conditions.NAMESPACE_NOT_ALLOWED
     assert condition["message"] == f"namespace not allowed; Secret {SECRET_NAME} deleted"
     assert report.status is not None
     for field in ("expiresAt", "lastRefreshTime", "ttl", "secretName"):
@@ -197,8 +197,8 @@ def test_repeating_the_same_failure_posts_no_second_event() -> None:
 
 @pytest.mark.parametrize(
     "problem",
-    [Problem(reasons.EXCHANGE_FAILED, "token service unavailable (timeout); retrying"),
-     Problem(reasons.REJECTED, UNAVAILABLE.message)],
+    [Problem(conditions.EXCHANGE_FAILED, "token service unavailable (timeout); retrying"),
+     Problem(conditions.REJECTED, UNAVAILABLE.message)],
     ids=["message", "reason"],
 )
 def test_a_changed_failure_posts_a_new_warning_but_keeps_the_transition_time(
@@ -218,7 +218,7 @@ def test_failing_after_ready_moves_the_transition_time() -> None:
 
 def test_repeating_a_long_failure_posts_no_second_event() -> None:
     fields = "; ".join(f"spec.field{n}: Input should be greater than 0" for n in range(30))
-    problem = Problem(reasons.INVALID_SPEC, f"ExternalIdentity 'x' is invalid: {fields}")
+    problem = Problem(conditions.INVALID_SPEC, f"ExternalIdentity 'x' is invalid: {fields}")
     first = report_failed({}, problem=problem)
     assert first.event is not None
     assert report_failed(current(first), problem=problem).event is None
@@ -230,10 +230,10 @@ def test_repeating_a_long_failure_posts_no_second_event() -> None:
 def test_suspending_says_so_once_with_a_normal_event() -> None:
     first = suspended(previous={}, message="refreshing is suspended", generation=4, now=NOW)
     assert first.ready is False
-    assert first.event == Event(warning=False, reason=reasons.SUSPENDED,
+    assert first.event == Event(warning=False, reason=conditions.SUSPENDED,
                                 message="refreshing is suspended")
     assert first.status is not None and first.status["observedGeneration"] == 4
-    assert ready(first)["reason"] == reasons.SUSPENDED
+    assert ready(first)["reason"] == conditions.SUSPENDED
 
     again = suspended(previous=current(first), message="refreshing is suspended",
                       generation=4, now=NOW + timedelta(minutes=10))

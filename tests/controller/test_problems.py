@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from external_identity.api import conditions as reasons
-from external_identity.controller.decide.problems import KUBERNETES_RETRY_CAP, problem_for
+from external_identity.api import conditions
+from external_identity.api.problems import KUBERNETES_RETRY_CAP, problem_for
 from external_identity.errors import (
     ConfigurationError,
     CredentialsUnavailable,
@@ -14,7 +14,6 @@ from external_identity.errors import (
     MalformedResponse,
     NamespaceTerminating,
     NotFound,
-    Problem,
     RateLimited,
     RequestRejected,
     SecretConflict,
@@ -26,11 +25,6 @@ from external_identity.errors import (
 )
 
 PRINCIPAL = "arn:aws:iam::123456789012:role/payments"
-
-
-def test_a_problem_is_its_own_condition() -> None:
-    problem = Problem(reasons.NAMESPACE_NOT_ALLOWED, "not here", revokes=True)
-    assert problem_for(problem) is problem
 
 
 @pytest.mark.parametrize(
@@ -45,7 +39,7 @@ def test_a_rejected_request_is_not_retried_soon_and_names_who_was_refused(
     error.principal = PRINCIPAL
     error.retry_after = 120
     problem = problem_for(error)
-    assert problem.reason == reasons.REJECTED
+    assert problem.reason == conditions.REJECTED
     assert problem.message == str(error)
     assert not problem.retryable
     assert (problem.principal, problem.retry_after) == (PRINCIPAL, 120)
@@ -54,7 +48,7 @@ def test_a_rejected_request_is_not_retried_soon_and_names_who_was_refused(
 
 def test_someone_elses_secret_is_a_conflict_that_waits_for_a_human() -> None:
     problem = problem_for(SecretConflict("Secret payments/x is not ours"))
-    assert (problem.reason, problem.message) == (reasons.SECRET_CONFLICT,
+    assert (problem.reason, problem.message) == (conditions.SECRET_CONFLICT,
                                                  "Secret payments/x is not ours")
     assert not problem.retryable
     assert problem.retry_cap is None
@@ -62,7 +56,7 @@ def test_someone_elses_secret_is_a_conflict_that_waits_for_a_human() -> None:
 
 def test_a_terminating_namespace_is_not_retried_soon() -> None:
     problem = problem_for(NamespaceTerminating("namespace payments is being terminated"))
-    assert problem.reason == reasons.EXCHANGE_FAILED
+    assert problem.reason == conditions.EXCHANGE_FAILED
     assert not problem.retryable
 
 
@@ -76,7 +70,7 @@ def test_kubernetes_write_failures_are_retried_within_the_kubernetes_cap(
     error: ExternalIdentityError,
 ) -> None:
     problem = problem_for(error)
-    assert problem.reason == reasons.EXCHANGE_FAILED
+    assert problem.reason == conditions.EXCHANGE_FAILED
     assert problem.message == f"{error}; retrying"
     assert problem.retryable
     assert problem.retry_cap == KUBERNETES_RETRY_CAP
@@ -84,14 +78,14 @@ def test_kubernetes_write_failures_are_retried_within_the_kubernetes_cap(
 
 def test_our_own_bad_input_is_an_invalid_spec() -> None:
     problem = problem_for(ConfigurationError("spec.ttl: Input should be greater than 0"))
-    assert (problem.reason, problem.message) == (reasons.INVALID_SPEC,
+    assert (problem.reason, problem.message) == (conditions.INVALID_SPEC,
                                                  "spec.ttl: Input should be greater than 0")
     assert not problem.retryable
 
 
 def test_missing_cloud_credentials_are_retried_with_backoff() -> None:
     problem = problem_for(CredentialsUnavailable("no AWS credentials found"))
-    assert problem.reason == reasons.CREDENTIALS_UNAVAILABLE
+    assert problem.reason == conditions.CREDENTIALS_UNAVAILABLE
     assert problem.message == "no AWS credentials found"
     assert problem.retryable
     assert problem.retry_cap is None
@@ -106,7 +100,7 @@ def test_missing_cloud_credentials_are_retried_with_backoff() -> None:
 def test_a_transient_token_service_error_carries_its_retry_after(error: TokenServiceError) -> None:
     error.principal = PRINCIPAL
     problem = problem_for(error)
-    assert problem.reason == reasons.EXCHANGE_FAILED
+    assert problem.reason == conditions.EXCHANGE_FAILED
     assert problem.message == f"{error}; retrying"
     assert problem.retryable
     assert (problem.retry_after, problem.principal) == (30.0, PRINCIPAL)
@@ -121,6 +115,6 @@ def test_a_transient_error_without_retry_after_leaves_the_delay_to_backoff() -> 
 
 def test_an_unclassified_token_service_error_keeps_its_own_retry_policy() -> None:
     problem = problem_for(TokenServiceError("teapot", status=418))
-    assert problem.reason == reasons.EXCHANGE_FAILED
+    assert problem.reason == conditions.EXCHANGE_FAILED
     assert "HTTP 418" in problem.message
     assert not problem.retryable

@@ -2,6 +2,7 @@ import pytest
 
 from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.errors import ConfigurationError
+from external_identity.exchange.providers.settings import settings_for
 
 SA = "0f1a2b3c-4d5e-6789-abcd-ef0123456789"
 
@@ -19,7 +20,7 @@ def test_azure_identity_defaults_the_resource() -> None:
     identity = parse_identity(
         {"provider": "azure", "azure": {"tenantId": "11111111-2222-3333-4444-555555555555"}}
     )
-    assert identity.provider_settings().azure_resource == "https://management.azure.com/"
+    assert settings_for(identity).azure_resource == "https://management.azure.com/"
 
 
 @pytest.mark.parametrize(

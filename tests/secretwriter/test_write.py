@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from support.kube.fixtures import KubeAPI
 
+from external_identity.api.problems import problem_for
 from external_identity.errors import ConfigurationError, SecretConflict
 from external_identity.secrets.data import (
     CHECKSUM_ANNOTATION,
@@ -153,7 +154,7 @@ async def test_a_foreign_secret_is_a_conflict_and_stays_untouched(
     assert kube_api.get(SECRETS, target.namespace, target.name) == before
     assert writes(kube_api, target.name) == []
     assert f"{target.namespace}/{target.name}" in str(caught.value)
-    assert caught.value.reason == "SecretConflict"
+    assert problem_for(caught.value).reason == "SecretConflict"
 
 
 async def test_a_secret_managed_for_another_owner_is_a_conflict(

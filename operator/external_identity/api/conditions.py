@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from external_identity.api.timefmt import rfc3339
+from external_identity.api.times import rfc3339
 
 __all__ = [
     "CREDENTIALS_UNAVAILABLE",

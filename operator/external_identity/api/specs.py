@@ -14,22 +14,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from external_identity.api import defaults
 from external_identity.errors import ConfigurationError
-from external_identity.exchange.providers.azuredefaults import DEFAULT_RESOURCE
-from external_identity.exchange.providers.factory import ProviderSettings
 from external_identity.exchange.tokens import (
-    CONSOLE_PATH_PREFIX,
-    DEFAULT_HOST,
-    DEFAULT_TIMEOUT,
     TokenServiceEndpoint,
 )
-from external_identity.secrets.data import DEFAULT_SECRET_TYPE, SECRET_KEY_PATTERN, SecretKeys
+from external_identity.secrets.data import SECRET_KEY_PATTERN, SecretKeys
 
 __all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-MAX_TTL_SECONDS = 31_536_000
 #: ``Opaque``, or a type of the user's own with a domain prefix (``example.com/phase-token``).
 SECRET_TYPE_PATTERN = r"^(Opaque|[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+)$"
 
@@ -41,10 +36,10 @@ class _Spec(BaseModel):
 
 
 class TokenServiceSpec(_Spec):
-    host: str = Field(DEFAULT_HOST, pattern=r"^https?://[^\s/]+")
-    path_prefix: str = CONSOLE_PATH_PREFIX
+    host: str = Field(defaults.TOKEN_SERVICE_HOST, pattern=r"^https?://[^\s/]+")
+    path_prefix: str = defaults.CONSOLE_PATH_PREFIX
     ca_bundle: str | None = Field(None, repr=False)
-    timeout_seconds: float = Field(DEFAULT_TIMEOUT, gt=0, le=300)
+    timeout_seconds: float = Field(defaults.TOKEN_SERVICE_TIMEOUT, gt=0, le=300)
 
     def endpoint(self) -> TokenServiceEndpoint:
         return TokenServiceEndpoint(host=self.host, path_prefix=self.path_prefix)
@@ -57,7 +52,7 @@ class AwsSpec(_Spec):
 
 class AzureSpec(_Spec):
     tenant_id: str = Field(pattern=UUID_PATTERN)
-    resource: str = Field(DEFAULT_RESOURCE, min_length=1)
+    resource: str = Field(defaults.AZURE_RESOURCE, min_length=1)
     authority_host: str | None = Field(None, pattern=r"^https://[^\s/]+")
     client_id: str | None = Field(None, pattern=UUID_PATTERN)
 
@@ -73,8 +68,8 @@ class IdentitySpec(_Spec):
     description: str = ""
     token_service: TokenServiceSpec = TokenServiceSpec()
     token_name: str | None = None
-    default_ttl: int = Field(3600, alias="defaultTTL", ge=1, le=MAX_TTL_SECONDS)
-    max_ttl: int = Field(86400, alias="maxTTL", ge=1, le=MAX_TTL_SECONDS)
+    default_ttl: int = Field(3600, alias="defaultTTL", ge=1, le=defaults.TTL_CEILING)
+    max_ttl: int = Field(86400, alias="maxTTL", ge=1, le=defaults.TTL_CEILING)
     aws: AwsSpec | None = None
     azure: AzureSpec | None = None
     credentials: CredentialsSpec = CredentialsSpec()
@@ -97,17 +92,6 @@ class IdentitySpec(_Spec):
             return True
         return any(fnmatchcase(namespace, pattern) for pattern in self.allowed_namespaces)
 
-    def provider_settings(self) -> ProviderSettings:
-        aws = self.aws or AwsSpec()
-        return ProviderSettings(
-            provider=self.provider,
-            aws_region=aws.region,
-            aws_sts_endpoint=aws.sts_endpoint,
-            azure_tenant_id=self.azure.tenant_id if self.azure else None,
-            azure_client_id=self.azure.client_id if self.azure else None,
-            azure_resource=self.azure.resource if self.azure else DEFAULT_RESOURCE,
-            azure_authority_host=self.azure.authority_host if self.azure else None,
-        )
 
 
 class IdentityRef(_Spec):
@@ -132,7 +116,7 @@ class SecretSpec(_Spec):
     keys: SecretKeysSpec = SecretKeysSpec()
     #: ``PhaseEnv`` adds PHASE_SERVICE_TOKEN and PHASE_HOST beside the configured keys.
     format: Literal["Token", "PhaseEnv"] = "Token"
-    type: str = Field(DEFAULT_SECRET_TYPE, pattern=SECRET_TYPE_PATTERN, max_length=253)
+    type: str = Field(defaults.SECRET_TYPE, pattern=SECRET_TYPE_PATTERN, max_length=253)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
 
@@ -161,7 +145,7 @@ class SecretSpec(_Spec):
 class BindingSpec(_Spec):
     external_identity_ref: IdentityRef
     service_account_id: str = Field(pattern=UUID_PATTERN)
-    ttl: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
+    ttl: int | None = Field(None, ge=1, le=defaults.TTL_CEILING)
     refresh_policy: RefreshPolicy = RefreshPolicy()
     service_account_name: str | None = Field(None, pattern=DNS_SUBDOMAIN, max_length=253)
     suspend: bool = False

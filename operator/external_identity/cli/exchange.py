@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 
+from external_identity.api import defaults
 from external_identity.cli.args import (
     positive_float,
     positive_int,
@@ -17,13 +18,9 @@ from external_identity.cli.args import (
 from external_identity.cli.oneshot import ExchangeRequest, run_exchange
 from external_identity.errors import ConfigurationError
 from external_identity.exchange.client import (
-    CONSOLE_PATH_PREFIX,
-    DEFAULT_HOST,
-    DEFAULT_TIMEOUT,
     TokenServiceEndpoint,
 )
-from external_identity.exchange.providers.azuredefaults import DEFAULT_RESOURCE
-from external_identity.exchange.providers.factory import ProviderSettings
+from external_identity.exchange.providers.settings import ProviderSettings
 from external_identity.secrets.data import SecretKeys
 
 __all__ = ["add_exchange_parser", "exchange"]
@@ -50,11 +47,11 @@ def add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="the token service's service account that has this external identity bound",
     )
     parser.add_argument(
-        "--host", default=os.environ.get("PHASE_HOST", DEFAULT_HOST),
+        "--host", default=os.environ.get("PHASE_HOST", defaults.TOKEN_SERVICE_HOST),
         help="token service URL (default: $PHASE_HOST or %(default)s)",
     )
     parser.add_argument(
-        "--path-prefix", default=CONSOLE_PATH_PREFIX,
+        "--path-prefix", default=defaults.CONSOLE_PATH_PREFIX,
         help="path prefix of the API below --host; '' for the API-host form "
         "(default: %(default)s, the console form)",
     )
@@ -81,7 +78,7 @@ def add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     parser.add_argument("--context", help="kubeconfig context (default: the current context)")
     parser.add_argument(
-        "--azure-resource", default=DEFAULT_RESOURCE, metavar="URI",
+        "--azure-resource", default=defaults.AZURE_RESOURCE, metavar="URI",
         help="Azure only: resource/audience of the Entra token (default: %(default)s)",
     )
     parser.add_argument(
@@ -122,7 +119,7 @@ def add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     parser.add_argument("--ca-bundle", metavar="PEM", help="extra CA bundle for the token service")
     parser.add_argument(
-        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        "--timeout", type=positive_float, default=defaults.TOKEN_SERVICE_TIMEOUT, metavar="SECONDS",
         help="token service request timeout (default: %(default)s)",
     )
     parser.set_defaults(handler=exchange)

@@ -14,7 +14,8 @@ from external_identity.exchange.client import (
     build_http_client,
 )
 from external_identity.exchange.proofs import ProofProvider
-from external_identity.exchange.providers.factory import ProviderSettings, build_provider
+from external_identity.exchange.providers.factory import build_provider
+from external_identity.exchange.providers.settings import ProviderSettings
 from external_identity.exchange.workloads import ServiceAccountProof
 from external_identity.kube.client import load_core_api
 from external_identity.secrets.data import SecretKeys, SecretTarget

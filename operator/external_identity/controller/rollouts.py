@@ -41,7 +41,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from external_identity.api.timefmt import parse_rfc3339
+from external_identity.api.times import Clock, parse_rfc3339
 from external_identity.errors import KubernetesApiError
 from external_identity.kube.calls import api_failure, call_api
 
@@ -70,7 +70,6 @@ RESTARTED_AT_ANNOTATION = "externalidentity.dev/restarted-at"
 WORKLOAD_KINDS = {"Deployment": "deployments", "StatefulSet": "statefulsets",
                   "DaemonSet": "daemonsets"}
 
-Clock = Callable[[], datetime]
 WorkloadKey = tuple[str, str, str]  #: (kind, namespace, name)
 
 

@@ -9,12 +9,13 @@ import random
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from kubernetes import client
 
+from external_identity.api.times import utcnow
 from external_identity.controller.bindings.fleet import BindingFleet, BindingKey
 from external_identity.controller.bindings.reconciler import BindingReconciler
 from external_identity.controller.events import EventPoster
@@ -44,10 +45,6 @@ from external_identity.secrets.writer import SecretWriter
 __all__ = ["Runtime", "build_runtime"]
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

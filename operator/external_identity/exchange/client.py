@@ -9,12 +9,12 @@ bound, and turns it into an :class:`IssuedToken` or an error from
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
+from external_identity.api import defaults
+from external_identity.api.times import Clock, utcnow
 from external_identity.errors import (
     ConfigurationError,
     MalformedResponse,
@@ -24,32 +24,26 @@ from external_identity.errors import (
 from external_identity.exchange.proofs import ProofProvider
 from external_identity.exchange.replies import classify, parse_authentication
 from external_identity.exchange.tokens import (
-    CONSOLE_PATH_PREFIX,
-    DEFAULT_HOST,
-    DEFAULT_TIMEOUT,
     IssuedToken,
     TokenServiceEndpoint,
 )
 
 __all__ = [
-    "CONSOLE_PATH_PREFIX", "DEFAULT_HOST", "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT",
-    "IssuedToken", "TokenServiceClient", "TokenServiceEndpoint", "build_http_client",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "IssuedToken",
+    "TokenServiceClient",
+    "TokenServiceEndpoint",
+    "build_http_client",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024
-
-Clock = Callable[[], datetime]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_http_client(
     *,
     ca_bundle: str | None = None,
     ca_bundle_pem: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float = defaults.TOKEN_SERVICE_TIMEOUT,
 ) -> httpx.AsyncClient:
     """An HTTP client for the token service.
 

@@ -17,12 +17,15 @@ from typing import Protocol
 import httpx
 from kubernetes.client import ApiClient, CoreV1Api
 
+from external_identity.api import conditions
+from external_identity.api.problems import problem_for
 from external_identity.api.specs import BindingSpec, IdentitySpec
 from external_identity.controller.metrics import Metrics
 from external_identity.errors import ConfigurationError, ExternalIdentityError
 from external_identity.exchange.client import TokenServiceClient, build_http_client
 from external_identity.exchange.proofs import Proof, ProofProvider
-from external_identity.exchange.providers.factory import ProviderSettings, build_provider
+from external_identity.exchange.providers.factory import build_provider
+from external_identity.exchange.providers.settings import ProviderSettings, settings_for
 from external_identity.exchange.tokens import IssuedToken
 from external_identity.exchange.workloads import ServiceAccountCredentials
 
@@ -72,7 +75,7 @@ class OperatorCredentials:
         return self.provider_of(identity)
 
     def provider_of(self, identity: IdentitySpec) -> ProofProvider:
-        settings = identity.provider_settings()
+        settings = settings_for(identity)
         provider = self._providers.get(settings)
         if provider is None:
             provider = self._providers[settings] = self._build(settings)
@@ -174,12 +177,12 @@ class ExchangePool:
                     provider, service_account_id=binding.service_account_id, ttl=ttl
                 )
             except ExternalIdentityError as error:
-                self._metrics.exchanges.labels(identity.provider, error.reason).inc()
+                self._metrics.exchanges.labels(identity.provider, problem_for(error).reason).inc()
                 raise
             finally:
                 elapsed = time.monotonic() - started
                 self._metrics.exchange_seconds.labels(identity.provider).observe(elapsed)
-        self._metrics.exchanges.labels(identity.provider, "TokenIssued").inc()
+        self._metrics.exchanges.labels(identity.provider, conditions.TOKEN_ISSUED).inc()
         return token
 
     async def close(self) -> None:

@@ -6,19 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from external_identity.api.timefmt import rfc3339
+from external_identity.api import defaults
+from external_identity.api.times import rfc3339
 
 __all__ = [
-    "CONSOLE_PATH_PREFIX",
-    "DEFAULT_HOST",
-    "DEFAULT_TIMEOUT",
     "IssuedToken",
     "TokenServiceEndpoint",
 ]
 
-DEFAULT_HOST = "https://console.phase.dev"
-CONSOLE_PATH_PREFIX = "/service/public"
-DEFAULT_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -61,8 +56,8 @@ class TokenServiceEndpoint:
     ``path_prefix=""``. A host that already ends in the prefix is accepted as is.
     """
 
-    host: str = DEFAULT_HOST
-    path_prefix: str = CONSOLE_PATH_PREFIX
+    host: str = defaults.TOKEN_SERVICE_HOST
+    path_prefix: str = defaults.CONSOLE_PATH_PREFIX
 
     def url_for(self, proof_path: str) -> str:
         base = self.host.rstrip("/")

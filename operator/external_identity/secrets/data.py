@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from external_identity.api.timefmt import parse_rfc3339, rfc3339
+from external_identity.api import defaults
+from external_identity.api.times import parse_rfc3339, rfc3339
 from external_identity.errors import ConfigurationError, SecretWriteError, redact
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = [
     "ANNOTATION_PREFIX",
     "CHECKSUM_ANNOTATION",
-    "DEFAULT_SECRET_TYPE",
     "EXPIRES_AT_ANNOTATION",
     "IDENTITY_ANNOTATION",
     "ISSUED_AT_ANNOTATION",
@@ -71,8 +71,6 @@ _SECRET_KEY = re.compile(SECRET_KEY_PATTERN)
 #: What the Phase CLI and SDKs read from the environment.
 PHASE_TOKEN_ENV = "PHASE_SERVICE_TOKEN"
 PHASE_HOST_ENV = "PHASE_HOST"
-#: The Secret type written unless the binding names another.
-DEFAULT_SECRET_TYPE = "Opaque"
 
 
 @dataclass(frozen=True)
@@ -133,7 +131,7 @@ class SecretTarget:
     annotations: Mapping[str, str] = field(default_factory=dict)
     owner: OwnerReference | None = None
     #: The Secret's ``type``; fixed once the Secret exists (the API refuses to change it).
-    type: str = DEFAULT_SECRET_TYPE
+    type: str = defaults.SECRET_TYPE
 
     @property
     def ref(self) -> str:

@@ -36,7 +36,7 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
-from external_identity.api.timefmt import rfc3339
+from external_identity.api.times import rfc3339
 from external_identity.errors import (
     ExternalIdentityError,
     NamespaceTerminating,

@@ -41,6 +41,7 @@ from external_identity.errors import (
 from external_identity.exchange.client import build_http_client
 from external_identity.exchange.proofs import AWS_IAM
 from external_identity.exchange.providers import aws, azure
+from external_identity.exchange.providers.settings import settings_for
 from external_identity.secrets.data import SecretKeys
 
 __all__ = ["CHECKS", "run_checks"]
@@ -175,7 +176,7 @@ async def check_exchange(ctx: Context) -> Finding:
     assert binding is not None, "--exchange requires a binding"
     ttl = binding.ttl if binding.ttl is not None else spec.default_ttl
     request = ExchangeRequest(
-        provider=spec.provider_settings(),
+        provider=settings_for(spec),
         endpoint=spec.token_service.endpoint(),
         service_account_id=binding.service_account_id,
         ttl=ttl,

@@ -26,6 +26,7 @@ from external_identity.exchange.proofs import AWS_IAM
 from external_identity.exchange.providers.aws import AwsIamProvider
 from external_identity.exchange.providers.azure import AzureProvider, build_azure_credential
 from external_identity.exchange.providers.factory import build_provider
+from external_identity.exchange.providers.settings import settings_for
 from external_identity.exchange.providers.sts_endpoints import region_from_sts_host
 
 __all__ = ["check_credentials", "check_principal", "check_sts_endpoint"]
@@ -72,7 +73,7 @@ async def check_credentials(ctx: Context) -> Finding:
     if ctx.per_workload:
         return _per_workload(ctx, CREDENTIALS)
     spec = ctx.spec()
-    settings = spec.provider_settings()
+    settings = settings_for(spec)
     try:
         if spec.provider == AWS_IAM:
             provider = build_provider(settings)
@@ -158,7 +159,7 @@ async def check_sts_endpoint(ctx: Context) -> Finding:
     if spec.provider != AWS_IAM:
         return not_checked(STS, "provider azure signs no STS request", applicable=False)
     if ctx.provider is None:
-        ctx.provider = build_provider(spec.provider_settings())
+        ctx.provider = build_provider(settings_for(spec))
     assert isinstance(ctx.provider, AwsIamProvider)
     target = ctx.provider.target
     parts = urlsplit(target.endpoint)

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from external_identity.api import conditions as reasons
+from external_identity.api import conditions
 from external_identity.api.conditions import MAX_MESSAGE, ready_condition, set_condition
+from external_identity.api.problems import Problem
 from external_identity.api.specs import BindingSpec, IdentitySpec
-from external_identity.api.timefmt import parse_rfc3339, rfc3339
+from external_identity.api.times import parse_rfc3339, rfc3339
 from external_identity.controller.decide.backoffs import Backoff
 from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, Held
-from external_identity.errors import Problem
 from external_identity.exchange.tokens import IssuedToken
 
 __all__ = ["Event", "Report", "failed", "issued", "suspended"]
@@ -55,7 +55,7 @@ def issued(
         f"expires {rfc3339(held.expires_at)}, refresh at {rfc3339(held.refresh_at)}"
     )
     status: dict[str, Any] = {
-        "conditions": _conditions(previous, True, reasons.TOKEN_ISSUED, message, generation, now),
+        "conditions": _conditions(previous, True, conditions.TOKEN_ISSUED, message, generation, now),
         "observedGeneration": generation,
         "expiresAt": rfc3339(held.expires_at),
         "lastRefreshTime": rfc3339(held.issued_at),
@@ -70,8 +70,8 @@ def issued(
     if refresh_request:
         status[HANDLED_REFRESH_FIELD] = refresh_request
     event = None
-    if not reasons.is_ready(previous):
-        event = Event(warning=False, reason=reasons.TOKEN_ISSUED, message=message)
+    if not conditions.is_ready(previous):
+        event = Event(warning=False, reason=conditions.TOKEN_ISSUED, message=message)
     return Report(status=status, event=event, ready=True)
 
 
@@ -98,9 +98,9 @@ def failed(
     if revoked is not None:
         message = f"{message}; Secret {revoked} deleted"
         status.update(expiresAt=None, lastRefreshTime=None, ttl=None, secretName=None)
-    elif expires_at is not None and expires_at <= now and reason != reasons.SECRET_CONFLICT:
+    elif expires_at is not None and expires_at <= now and reason != conditions.SECRET_CONFLICT:
         message = f"token expired at {rfc3339(expires_at)}; last error: {message}"
-        reason = reasons.EXPIRED
+        reason = conditions.EXPIRED
     if problem.principal:
         status["principal"] = problem.principal
     status["conditions"] = _conditions(previous, False, reason, message, generation, now)
@@ -116,11 +116,11 @@ def suspended(
     """Ready=False, Suspended: the operator leaves the binding alone until it resumes."""
     status = {
         "observedGeneration": generation,
-        "conditions": _conditions(previous, False, reasons.SUSPENDED, message, generation, now),
+        "conditions": _conditions(previous, False, conditions.SUSPENDED, message, generation, now),
     }
     event = None
-    if _changed(previous, reasons.SUSPENDED, message):
-        event = Event(warning=False, reason=reasons.SUSPENDED, message=message)
+    if _changed(previous, conditions.SUSPENDED, message):
+        event = Event(warning=False, reason=conditions.SUSPENDED, message=message)
     return Report(status=status, event=event, ready=False)
 
 
@@ -142,7 +142,7 @@ def _conditions(
 ) -> list[dict[str, Any]]:
     return set_condition(
         previous.get("conditions") or [],
-        type_=reasons.READY,
+        type_=conditions.READY,
         status=ready,
         reason=reason,
         message=message,

@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from external_identity.api.timefmt import rfc3339
+from external_identity.api.problems import Problem, problem_for
+from external_identity.api.times import Clock, rfc3339
 from external_identity.controller.bindings import outcomes
 from external_identity.controller.decide.backoffs import Backoff, after_failure, restored_backoff
 from external_identity.controller.decide.decisions import decide
@@ -31,13 +32,12 @@ from external_identity.controller.decide.plans import (
     Suspend,
     Wait,
 )
-from external_identity.controller.decide.problems import problem_for
 from external_identity.controller.decide.timing import refresh_moment
 from external_identity.controller.metrics import BindingMetrics
 from external_identity.controller.rollouts import token_fingerprint
 from external_identity.controller.settings import OperatorSettings
 from external_identity.controller.statuses import StatusWriter
-from external_identity.errors import ExternalIdentityError, Problem, SecretConflict
+from external_identity.errors import ExternalIdentityError, SecretConflict
 from external_identity.exchange.pool import ExchangePool
 from external_identity.secrets.data import SecretTarget, StoredToken
 from external_identity.secrets.store import TokenSecrets
@@ -47,7 +47,6 @@ __all__ = ["BindingReconciler", "EventSink", "IdentityLookup", "PrincipalSink", 
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 IdentityLookup = Callable[[str], Mapping[str, Any] | None]
 #: Told (identity name, principal) whenever an exchange proves who the operator is.
 PrincipalSink = Callable[[str, str], None]

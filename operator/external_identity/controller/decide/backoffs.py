@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from external_identity.api import conditions as reasons
-from external_identity.api.timefmt import parse_rfc3339
+from external_identity.api import conditions
+from external_identity.api.problems import Problem
+from external_identity.api.times import parse_rfc3339
 from external_identity.controller.decide.timing import retry_delay
 from external_identity.controller.settings import OperatorSettings
-from external_identity.errors import Problem
 
 __all__ = ["Backoff", "after_failure", "restored_backoff"]
 
@@ -43,7 +43,7 @@ def restored_backoff(
     retry_at = parse_rfc3339(str(status.get("nextRefreshTime") or ""))
     if (
         count == 0
-        or reasons.is_ready(status)
+        or conditions.is_ready(status)
         or status.get("observedGeneration") != generation
         or retry_at is None
         or retry_at <= now

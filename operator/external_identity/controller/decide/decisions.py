@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from external_identity.api import conditions as reasons
+from external_identity.api import conditions
+from external_identity.api.problems import Problem, problem_for
 from external_identity.api.specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
-from external_identity.api.timefmt import parse_rfc3339, rfc3339
+from external_identity.api.times import parse_rfc3339, rfc3339
 from external_identity.controller.decide.fingerprints import inputs_key, issued_for
 from external_identity.controller.decide.plans import (
     Adopt,
@@ -35,9 +36,8 @@ from external_identity.controller.decide.plans import (
     Suspend,
     Wait,
 )
-from external_identity.controller.decide.problems import problem_for
 from external_identity.controller.decide.timing import refresh_moment
-from external_identity.errors import ConfigurationError, Problem, SecretConflict
+from external_identity.errors import ConfigurationError, SecretConflict
 from external_identity.secrets.data import SecretTarget, StoredToken
 from external_identity.secrets.targets import secret_target
 
@@ -101,7 +101,7 @@ def _check_inputs(situation: Situation) -> _Checked | Problem:
     name = binding.external_identity_ref.name
     if situation.identity is None:
         return Problem(
-            reasons.IDENTITY_NOT_FOUND,
+            conditions.IDENTITY_NOT_FOUND,
             f"ExternalIdentity {name!r} does not exist; create it or fix "
             "spec.externalIdentityRef.name",
             revokes=True,
@@ -109,24 +109,24 @@ def _check_inputs(situation: Situation) -> _Checked | Problem:
     try:
         identity = parse_identity(situation.identity.get("spec") or {})
     except ConfigurationError as error:
-        return Problem(reasons.INVALID_SPEC, f"ExternalIdentity {name!r} is invalid: {error}")
+        return Problem(conditions.INVALID_SPEC, f"ExternalIdentity {name!r} is invalid: {error}")
     if identity.credentials.source == "ServiceAccount" and not binding.service_account_name:
         return Problem(
-            reasons.INVALID_SPEC,
+            conditions.INVALID_SPEC,
             f"ExternalIdentity {name!r} exchanges the binding's own Kubernetes ServiceAccount "
             "(credentials.source ServiceAccount); set spec.serviceAccountName to a "
             f"ServiceAccount in namespace {situation.namespace!r}",
         )
     if not identity.allows_namespace(situation.namespace):
         return Problem(
-            reasons.NAMESPACE_NOT_ALLOWED,
+            conditions.NAMESPACE_NOT_ALLOWED,
             f"ExternalIdentity {name!r} does not allow namespace {situation.namespace!r}; "
             "ask an admin to add it to spec.allowedNamespaces",
             revokes=True,
         )
     if binding.ttl is not None and binding.ttl > identity.max_ttl:
         return Problem(
-            reasons.INVALID_SPEC,
+            conditions.INVALID_SPEC,
             f"spec.ttl ({binding.ttl}s) exceeds ExternalIdentity {name!r} maxTTL "
             f"({identity.max_ttl}s); lower spec.ttl",
         )
@@ -205,7 +205,7 @@ def _adoptable(situation: Situation, checked: _Checked) -> Adopt | None:
         expires_at=stored.expires_at,
         refresh_at=refresh_at,
     )
-    return Adopt(held, ready=reasons.is_ready(status))
+    return Adopt(held, ready=conditions.is_ready(status))
 
 
 def _suspended(situation: Situation) -> str:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from external_identity.api.problems import Problem
 from external_identity.api.specs import BindingSpec, IdentitySpec
 from external_identity.controller.decide.backoffs import Backoff
 from external_identity.controller.settings import OperatorSettings
-from external_identity.errors import Problem, SecretConflict
+from external_identity.errors import SecretConflict
 from external_identity.exchange.tokens import IssuedToken
 from external_identity.secrets.data import SecretTarget, StoredToken
 

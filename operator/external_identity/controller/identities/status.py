@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from external_identity.api import conditions as reasons
+from external_identity.api import conditions
 from external_identity.api.conditions import set_condition
 from external_identity.api.specs import parse_identity
 from external_identity.controller.statuses import StatusWriter
@@ -35,20 +35,20 @@ def identity_readiness(
     try:
         identity = parse_identity(spec)
     except ConfigurationError as error:
-        ready, reason, message = False, reasons.INVALID_SPEC, str(error)
+        ready, reason, message = False, conditions.INVALID_SPEC, str(error)
     else:
-        ready, reason, message = True, reasons.VALID, "spec is valid"
+        ready, reason, message = True, conditions.VALID, "spec is valid"
         if identity.credentials.source == "ServiceAccount":
             message = ("spec is valid; each binding exchanges its own ServiceAccount "
                        "(spec.serviceAccountName)")
         elif credentials_problem is not None:
-            ready, reason = False, reasons.CREDENTIALS_UNAVAILABLE
+            ready, reason = False, conditions.CREDENTIALS_UNAVAILABLE
             message = (
                 f"the operator's own credentials cannot prove who it is: {credentials_problem}"
             )
     return {
         "conditions": set_condition(
-            previous.get("conditions") or [], type_=reasons.READY, status=ready,
+            previous.get("conditions") or [], type_=conditions.READY, status=ready,
             reason=reason, message=message, generation=generation, now=now,
         ),
         "observedGeneration": generation,

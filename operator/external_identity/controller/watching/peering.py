@@ -24,7 +24,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from external_identity.api.timefmt import parse_rfc3339
+from external_identity.api.times import parse_rfc3339
 from external_identity.errors import KubernetesApiError
 from external_identity.kube.calls import call_api
 

@@ -25,12 +25,11 @@ from azure.identity.aio import (
     WorkloadIdentityCredential,
 )
 
+from external_identity.api import defaults
 from external_identity.errors import ConfigurationError, CredentialsUnavailable, redact
 from external_identity.exchange.proofs import AZURE, Proof, ProviderName
-from external_identity.exchange.providers.azuredefaults import DEFAULT_RESOURCE
 
 __all__ = [
-    "DEFAULT_RESOURCE",
     "EXCHANGE_PATH",
     "AzureProvider",
     "build_azure_credential",
@@ -121,7 +120,7 @@ class AzureProvider:
     provider: ProviderName = AZURE
 
     def __init__(
-        self, *, credential: AsyncTokenCredential, resource: str = DEFAULT_RESOURCE
+        self, *, credential: AsyncTokenCredential, resource: str = defaults.AZURE_RESOURCE
     ) -> None:
         if not resource.strip():
             raise ConfigurationError("Azure resource/audience must not be empty")

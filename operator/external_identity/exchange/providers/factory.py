@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from external_identity.errors import ConfigurationError
 from external_identity.exchange.proofs import AWS_IAM, AZURE, ProofProvider
 from external_identity.exchange.providers.aws import AwsIamProvider
-from external_identity.exchange.providers.azuredefaults import DEFAULT_RESOURCE
+from external_identity.exchange.providers.settings import ProviderSettings
 
-__all__ = ["ProviderSettings", "build_provider"]
+__all__ = ["build_provider"]
 
-
-@dataclass(frozen=True)
-class ProviderSettings:
-    """Everything a provider needs; unset fields fall back to the pod's environment."""
-
-    provider: str
-    aws_region: str | None = None
-    aws_sts_endpoint: str | None = None
-    azure_tenant_id: str | None = None
-    azure_client_id: str | None = None
-    azure_resource: str = DEFAULT_RESOURCE
-    azure_authority_host: str | None = None
 
 
 def build_provider(

@@ -23,7 +23,7 @@ from kubernetes.client import CoreV1Api
 from external_identity.api.specs import BindingSpec, IdentitySpec
 from external_identity.errors import ConfigurationError
 from external_identity.exchange.proofs import AWS_IAM, AZURE, Proof, ProofProvider, ProviderName
-from external_identity.exchange.providers.factory import ProviderSettings
+from external_identity.exchange.providers.settings import ProviderSettings, settings_for
 from external_identity.exchange.providers.sts_endpoints import resolve_sts_target
 from external_identity.exchange.workloads.accounts import (
     ServiceAccount,
@@ -91,7 +91,7 @@ class ServiceAccountCredentials:
     async def provider(self, identity: IdentitySpec, namespace: str, name: str) -> ProofProvider:
         """The cached provider for ``namespace/name`` under ``identity``, made if needed."""
         return await self.provider_of(
-            identity.provider_settings(), audience=identity.credentials.audience,
+            settings_for(identity), audience=identity.credentials.audience,
             namespace=namespace, name=name,
         )
 

@@ -1,10 +1,20 @@
-"""RFC 3339 timestamps as Kubernetes writes them (UTC, whole seconds, ``Z``)."""
+"""Time as the operator reads and writes it: the one clock type, the system clock, and RFC 3339
+timestamps as Kubernetes writes them (UTC, whole seconds, ``Z``). No I/O."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["parse_rfc3339", "rfc3339"]
+__all__ = ["Clock", "parse_rfc3339", "rfc3339", "utcnow"]
+
+#: What every timed part is given: the current moment, timezone-aware. Tests pass a fake one.
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    """The system clock, in UTC: the :data:`Clock` the operator and the CLI run on."""
+    return datetime.now(UTC)
 
 
 def rfc3339(moment: datetime) -> str:
