@@ -53,8 +53,8 @@ def report_failed(previous: dict[str, Any], *, problem: Problem = UNAVAILABLE,
 
 def ready(report: Report) -> dict[str, Any]:
     assert report.status is not None
-    conditions: list[dict[str, Any]] = report.status["conditions"]
-    [condition] = [c for c in conditions if c["type"] == "Ready"]
+    listed: list[dict[str, Any]] = report.status["conditions"]
+    [condition] = [c for c in listed if c["type"] == "Ready"]
     return condition
 
 

@@ -55,7 +55,9 @@ def issued(
         f"expires {rfc3339(held.expires_at)}, refresh at {rfc3339(held.refresh_at)}"
     )
     status: dict[str, Any] = {
-        "conditions": _conditions(previous, True, conditions.TOKEN_ISSUED, message, generation, now),
+        "conditions": _conditions(
+            previous, True, conditions.TOKEN_ISSUED, message, generation, now
+        ),
         "observedGeneration": generation,
         "expiresAt": rfc3339(held.expires_at),
         "lastRefreshTime": rfc3339(held.issued_at),
