@@ -14,10 +14,14 @@ import yaml
 from support.peers._http import LoopbackServer
 from support.peers.phase_server import PhaseServer, _PhaseHandler
 
+from external_identity.controller.decide.checks import CHAIN
+
 from .running import CliResult, run_cli
 
 API_VERSION = "externalidentity.dev/v1alpha1"
-CHECK_NAMES = ("schema", "namespace", "credentials", "principal", "sts-endpoint", "token-service")
+#: explain's checks: the CRD schema, the operator's own decision chain, then the network.
+CHECK_NAMES = ("schema", *(check.name for check in CHAIN), "credentials", "principal",
+               "sts-endpoint", "token-service")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
@@ -19,6 +20,7 @@ from support.peers.sts_peer import StsPeer
 
 from .conftest import drop_static_aws_credentials
 from .explaining import (
+    CHECK_NAMES,
     TlsFront,
     assert_failed_at,
     binding,
@@ -39,9 +41,11 @@ def _identity(tls: TlsFront, sts: StsPeer, **spec: object) -> dict[str, object]:
 
 
 def _files(
-    tmp_path: Path, tls: TlsFront, sts: StsPeer, account: ServiceAccount, **spec: object
+    tmp_path: Path, tls: TlsFront, sts: StsPeer, account: ServiceAccount,
+    bound: dict[str, Any] | None = None, **spec: object,
 ) -> list[str]:
-    return ["-f", manifest(tmp_path, _identity(tls, sts, **spec), binding(account.id))]
+    return ["-f", manifest(tmp_path, _identity(tls, sts, **spec),
+                           binding(account.id, **(bound or {})))]
 
 
 def test_every_check_passes_for_a_working_identity_and_no_token_is_minted(
@@ -56,8 +60,7 @@ def test_every_check_passes_for_a_working_identity_and_no_token_is_minted(
                                      allowedNamespaces=["team-*", "payments"]))
     assert result.code == 0, result.out + result.err
     report = lines_of(result.out)
-    assert list(report) == ["schema", "namespace", "credentials", "principal", "sts-endpoint",
-                            "token-service"]
+    assert tuple(report) == CHECK_NAMES
     assert all(line.startswith("ok") for line in report.values()), result.out
     assert "6 CEL rules hold (2 more apply only to updates)" in report["schema"]
     assert "payments is allowed by allowedNamespaces [team-*, payments]" in report["namespace"]
@@ -68,7 +71,7 @@ def test_every_check_passes_for_a_working_identity_and_no_token_is_minted(
     assert "as eu-west-1, from spec.aws.region" in report["sts-endpoint"]
     assert "answered HTTP 405 to a GET over TLSv1." in report["token-service"]
     assert "verified with spec.tokenService.caBundle" in report["token-service"]
-    assert result.out.rstrip().endswith("6 checks passed")
+    assert result.out.rstrip().endswith("11 checks passed")
     assert result.err == ""
     assert phase_server.records.tokens == []
 
@@ -134,7 +137,7 @@ def test_binding_schema_failure_names_its_cel_rule(
                      "format PhaseEnv, secret.keys must not use PHASE_SERVICE_TOKEN or PHASE_HOST")
 
 
-def test_a_namespace_the_identity_does_not_allow_fails_with_the_list_it_checked(
+def test_a_namespace_the_identity_does_not_allow_fails_as_the_operator_refuses_it(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
     tls_phase: TlsFront,
@@ -145,8 +148,8 @@ def test_a_namespace_the_identity_does_not_allow_fails_with_the_list_it_checked(
                                      allowedNamespaces=["team-*"]))
     failure = assert_failed_at(
         result, "namespace", 2,
-        "ExternalIdentity prod-aws does not allow namespace payments (allowedNamespaces [team-*])",
-        "add payments (or a pattern matching it, like team-*) to spec.allowedNamespaces",
+        "NamespaceNotAllowed: ExternalIdentity 'prod-aws' does not allow namespace 'payments'; "
+        "ask an admin to add it to spec.allowedNamespaces",
     )
     assert "credentials" not in lines_of(result.out)
     assert failure
@@ -191,7 +194,8 @@ def test_a_region_that_contradicts_the_sts_endpoint_fails_the_sts_check(
     # With per-workload credentials the principal is not looked up, so no AWS host is called.
     aws = {"region": "eu-west-1", "stsEndpoint": "https://sts.us-east-2.amazonaws.com"}
     result = explain(capsys, *_files(tmp_path, tls_phase, sts_peer, account, aws=aws,
-                                     credentials={"source": "ServiceAccount"}))
+                                     credentials={"source": "ServiceAccount"},
+                                     bound={"serviceAccountName": "payments"}))
     assert_failed_at(
         result, "sts-endpoint", 2,
         "spec.aws.region eu-west-1 but spec.aws.stsEndpoint https://sts.us-east-2.amazonaws.com "
@@ -263,7 +267,7 @@ def test_exchange_prints_the_token_as_exchange_no_store_does(
     assert report["exchange"].startswith("ok")
     assert f"token issued for service account {account.id}: TTL 900s" in report["exchange"]
     assert document["token"] not in result.err
-    assert result.err.rstrip().endswith("7 checks passed")
+    assert result.err.rstrip().endswith("12 checks passed")
 
 
 def test_exchange_refused_for_an_untrusted_principal_says_what_to_trust(

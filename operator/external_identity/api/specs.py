@@ -21,7 +21,7 @@ from external_identity.exchange.tokens import (
 )
 from external_identity.secrets.data import SECRET_KEY_PATTERN, SecretKeys
 
-__all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity"]
+__all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity", "referenced_identity"]
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -178,3 +178,10 @@ def parse_binding(spec: Mapping[str, Any], *, namespace: str = "") -> BindingSpe
         return BindingSpec.model_validate({**fields, "namespace": namespace})
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None
+
+
+def referenced_identity(binding_spec: Mapping[str, Any]) -> str | None:
+    """The ExternalIdentity a binding's spec names, read without validating the rest."""
+    ref = binding_spec.get("externalIdentityRef")
+    name = ref.get("name") if isinstance(ref, Mapping) else None
+    return name if isinstance(name, str) else None

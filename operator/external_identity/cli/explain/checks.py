@@ -1,11 +1,13 @@
 """``external-identity explain``: every check between a spec and a token, in order.
 
-:func:`run_checks` yields one :class:`~.explainstate.Finding` per check and stops after
-the first that fails: schema (the CRDs' OpenAPI schema and CEL rules, then the operator's
-own spec rules), namespace (the binding's namespace against ``allowedNamespaces``),
-credentials, principal, sts-endpoint (:mod:`.explaincloud`), token-service (a GET over
-TLS with the identity's CA bundle — no exchange) and, when asked, exchange (one real
-exchange, whose token the caller prints as ``exchange --no-store`` does).
+:func:`run_checks` yields one :class:`~.state.Finding` per check and stops after the first
+that fails: schema (the CRDs' OpenAPI schema and CEL rules, as the API server applies them),
+then every link of the operator's own decision chain
+(:data:`~external_identity.controller.decide.checks.CHAIN`: binding-spec, identity,
+identity-spec, sa-name, namespace, ttl — a failure gives the operator's reason and message),
+then what needs the network: credentials, principal, sts-endpoint (:mod:`.cloud`),
+token-service (a GET over TLS with the identity's CA bundle — no exchange) and, when asked,
+exchange (one real exchange, whose token the caller prints as ``exchange --no-store`` does).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from collections.abc import AsyncIterator
 import httpx
 
 from external_identity.api.crdschema import check_object
-from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.cli.explain.cloud import (
     check_credentials,
     check_principal,
@@ -24,6 +25,8 @@ from external_identity.cli.explain.cloud import (
 )
 from external_identity.cli.explain.state import Check, Context, Finding, failed, not_checked, ok
 from external_identity.cli.oneshot import ExchangeRequest, exchange_once
+from external_identity.controller.decide import checks as decide
+from external_identity.controller.decide.checks import Candidate
 from external_identity.errors import (
     ConfigurationError,
     EndpointMismatch,
@@ -54,8 +57,7 @@ async def check_schema(ctx: Context) -> Finding:
     fix = (
         "correct the fields named (kubectl explain externalidentities.spec lists them)"
         if subject.origin == "files"
-        else "correct the fields named, or apply this version's CRDs (crds/; Helm does not "
-        "upgrade CRDs) if the cluster's are older"
+        else "correct the fields named, or apply this version's CRDs if the cluster's are older"
     )
     for obj in objects:
         report = check_object(obj)
@@ -64,12 +66,6 @@ async def check_schema(ctx: Context) -> Finding:
             error = ConfigurationError(f"{obj.get('kind')} {name}: " + "; ".join(report.errors))
             return failed("schema", str(error), fix, error)
         rules, transition = rules + report.rules_checked, transition + report.transition_rules
-    try:
-        ctx.identity = parse_identity(subject.identity.get("spec") or {})
-        if subject.binding is not None:
-            ctx.binding = parse_binding(subject.binding.get("spec") or {})
-    except ConfigurationError as error:
-        return failed("schema", f"the operator's spec rules: {error}", fix, error)
     what = f"ExternalIdentity {ctx.identity_name}"
     if subject.binding is not None:
         what += f" and ServiceAccountBinding {ctx.binding_name}"
@@ -77,23 +73,46 @@ async def check_schema(ctx: Context) -> Finding:
               f"({transition} more apply only to updates)")
 
 
-async def check_namespace(ctx: Context) -> Finding:
-    if ctx.binding is None:
-        return not_checked("namespace", "no ServiceAccountBinding given (--binding, or one in "
-                           "the -f files)")
-    spec, namespace = ctx.spec(), ctx.subject.namespace
-    allowed = spec.allowed_namespaces
-    shown = ("absent: every namespace" if allowed is None
-             else f"[{', '.join(allowed)}]" if allowed else "[]: none")
-    if spec.allows_namespace(namespace):
-        return ok("namespace", f"{namespace} is allowed by allowedNamespaces {shown}")
-    error = ConfigurationError(
-        f"ExternalIdentity {ctx.identity_name} does not allow namespace {namespace} "
-        f"(allowedNamespaces {shown})"
+def _candidate(ctx: Context) -> Candidate:
+    binding = ctx.subject.binding
+    return Candidate(
+        namespace=ctx.subject.namespace,
+        spec=None if binding is None else binding.get("spec") or {},
+        identity_name=ctx.identity_name,
+        identity_spec=ctx.subject.identity.get("spec") or {},
     )
-    return failed("namespace", str(error),
-                  f"add {namespace} (or a pattern matching it, like team-*) to "
-                  f"spec.allowedNamespaces of ExternalIdentity {ctx.identity_name}", error)
+
+
+def _passed(check: str, candidate: Candidate) -> str:
+    """What held, in words, for the checks whose pass says more than that."""
+    if check == "namespace":
+        allowed = candidate.identity.allowed_namespaces
+        shown = ("absent: every namespace" if allowed is None
+                 else f"[{', '.join(allowed)}]" if allowed else "[]: none")
+        return f"{candidate.namespace} is allowed by allowedNamespaces {shown}"
+    return "holds, as the operator checks it"
+
+
+def chain_check(check: decide.Check) -> Check:
+    """An explain check that runs one link of the operator's own decision chain."""
+
+    async def run(ctx: Context) -> Finding:
+        candidate = ctx.candidate = ctx.candidate or _candidate(ctx)
+        if candidate.spec is None and check.needs_binding:
+            return not_checked(check.name, "no ServiceAccountBinding given (--binding, or one "
+                               "in the -f files)")
+        problem = check.judge(candidate)
+        if problem is not None:
+            refused = ConfigurationError(f"{problem.reason}: {problem.message}")
+            return failed(check.name, str(refused), "the operator refuses the binding for this "
+                          "reason; correct what the message names", refused)
+        if check.name == "identity-spec":
+            ctx.identity = candidate.identity
+        elif check.name == "binding-spec":
+            ctx.binding = candidate.binding
+        return ok(check.name, _passed(check.name, candidate))
+
+    return run
 
 
 def _tls_failure(error: BaseException) -> ssl.SSLError | None:
@@ -197,7 +216,7 @@ async def check_exchange(ctx: Context) -> Finding:
 
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("schema", check_schema),
-    ("namespace", check_namespace),
+    *((link.name, chain_check(link)) for link in decide.CHAIN),
     ("credentials", check_credentials),
     ("principal", check_principal),
     ("sts-endpoint", check_sts_endpoint),

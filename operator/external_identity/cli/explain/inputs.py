@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from external_identity.api.crdschema import parse_documents
 from external_identity.api.resources import BINDING_KIND, BINDINGS, GROUP, IDENTITIES, VERSION
+from external_identity.api.specs import referenced_identity
 from external_identity.errors import ConfigurationError, ExternalIdentityError
 from external_identity.kube.calls import api_failure, call_api
 from external_identity.kube.client import load_api_client
@@ -47,13 +48,6 @@ def _namespace_of(obj: Mapping[str, Any], fallback: str) -> str:
     metadata = obj.get("metadata")
     found = metadata.get("namespace") if isinstance(metadata, Mapping) else None
     return str(found) if found else fallback
-
-
-def _referenced(binding: Mapping[str, Any]) -> str | None:
-    spec = binding.get("spec")
-    ref = spec.get("externalIdentityRef") if isinstance(spec, Mapping) else None
-    name = ref.get("name") if isinstance(ref, Mapping) else None
-    return name if isinstance(name, str) else None
 
 
 def _pick(
@@ -101,7 +95,7 @@ def from_files(
         and (binding is None or wanted_ns is None or _namespace_of(doc, "default") == wanted_ns)
     ]
     chosen = _pick(bindings, BINDING_KIND, wanted_binding, "--binding")
-    referenced = _referenced(chosen) if chosen is not None else None
+    referenced = referenced_identity(chosen.get("spec") or {}) if chosen is not None else None
     if identity is not None and referenced not in (None, identity):
         raise ConfigurationError(
             f"binding {_name(chosen or {})!r} references ExternalIdentity {referenced!r}, "
@@ -151,7 +145,7 @@ async def from_cluster(
             f"read ServiceAccountBinding {ns}/{wanted_binding}",
             api.get_namespaced_custom_object, GROUP, VERSION, ns, BINDINGS, wanted_binding,
         )
-        referenced = _referenced(found_binding)
+        referenced = referenced_identity(found_binding.get("spec") or {})
         if identity is not None and referenced != identity:
             raise ConfigurationError(
                 f"binding {ns}/{wanted_binding} references ExternalIdentity {referenced!r}, "

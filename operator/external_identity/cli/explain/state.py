@@ -13,6 +13,7 @@ from typing import Literal
 
 from external_identity.api.specs import BindingSpec, IdentitySpec
 from external_identity.cli.explain.inputs import Subject
+from external_identity.controller.decide.checks import Candidate
 from external_identity.errors import ExternalIdentityError
 from external_identity.exchange.proofs import ProofProvider
 from external_identity.exchange.tokens import IssuedToken
@@ -54,6 +55,8 @@ class Context:
     provider: ProofProvider | None = None
     principal: str | None = None
     issued: IssuedToken | None = None
+    #: What the operator's decision chain looks at, built once from the subject.
+    candidate: Candidate | None = None
 
     @property
     def identity_name(self) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
+from external_identity.api.specs import referenced_identity
 from external_identity.controller.bindings.duequeue import NO_TOKEN, DueQueue
 from external_identity.controller.bindings.reconciler import BindingReconciler
 from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
@@ -58,11 +59,6 @@ def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
             "annotations": {REFRESH_ANNOTATION: request} if request else {},
         },
     }
-
-
-def _identity_of(body: Mapping[str, Any]) -> str | None:
-    name = ((body.get("spec") or {}).get("externalIdentityRef") or {}).get("name")
-    return name if isinstance(name, str) else None
 
 
 class BindingFleet:
@@ -110,7 +106,7 @@ class BindingFleet:
             self.forget_binding(namespace, name)
             known = None
         compact = _compact(body)
-        identity = _identity_of(body)
+        identity = referenced_identity(body.get("spec") or {})
         if known is None:
             reconciler = self._reconciler_for(key, uid, body.get("status") or {})
             self._bindings[key] = _Binding(uid, compact, identity, reconciler)

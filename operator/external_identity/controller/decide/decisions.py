@@ -22,8 +22,14 @@ from dataclasses import dataclass, replace
 
 from external_identity.api import conditions
 from external_identity.api.problems import Problem, problem_for
-from external_identity.api.specs import BindingSpec, IdentitySpec, parse_binding, parse_identity
+from external_identity.api.specs import (
+    BindingSpec,
+    IdentitySpec,
+    parse_binding,
+    referenced_identity,
+)
 from external_identity.api.times import parse_rfc3339, rfc3339
+from external_identity.controller.decide.checks import Candidate, first_problem
 from external_identity.controller.decide.fingerprints import inputs_key, issued_for
 from external_identity.controller.decide.plans import (
     Adopt,
@@ -94,50 +100,25 @@ def decide(situation: Situation) -> Plan:
 
 
 def _check_inputs(situation: Situation) -> _Checked | Problem:
-    try:
-        binding = parse_binding(situation.spec, namespace=situation.namespace)
-    except ConfigurationError as error:
-        return problem_for(error)
-    name = binding.external_identity_ref.name
-    if situation.identity is None:
-        return Problem(
-            conditions.IDENTITY_NOT_FOUND,
-            f"ExternalIdentity {name!r} does not exist; create it or fix "
-            "spec.externalIdentityRef.name",
-            revokes=True,
-        )
-    try:
-        identity = parse_identity(situation.identity.get("spec") or {})
-    except ConfigurationError as error:
-        return Problem(conditions.INVALID_SPEC, f"ExternalIdentity {name!r} is invalid: {error}")
-    if identity.credentials.source == "ServiceAccount" and not binding.service_account_name:
-        return Problem(
-            conditions.INVALID_SPEC,
-            f"ExternalIdentity {name!r} exchanges the binding's own Kubernetes ServiceAccount "
-            "(credentials.source ServiceAccount); set spec.serviceAccountName to a "
-            f"ServiceAccount in namespace {situation.namespace!r}",
-        )
-    if not identity.allows_namespace(situation.namespace):
-        return Problem(
-            conditions.NAMESPACE_NOT_ALLOWED,
-            f"ExternalIdentity {name!r} does not allow namespace {situation.namespace!r}; "
-            "ask an admin to add it to spec.allowedNamespaces",
-            revokes=True,
-        )
-    if binding.ttl is not None and binding.ttl > identity.max_ttl:
-        return Problem(
-            conditions.INVALID_SPEC,
-            f"spec.ttl ({binding.ttl}s) exceeds ExternalIdentity {name!r} maxTTL "
-            f"({identity.max_ttl}s); lower spec.ttl",
-        )
+    identity = situation.identity
+    candidate = Candidate(
+        namespace=situation.namespace,
+        spec=situation.spec,
+        identity_name=referenced_identity(situation.spec) or "",
+        identity_spec=None if identity is None else identity.get("spec") or {},
+    )
+    problem = first_problem(candidate)
+    if problem is not None:
+        return problem
+    binding = candidate.binding
     target = secret_target(
         namespace=situation.namespace,
         name=situation.name,
         uid=situation.uid,
         binding=binding,
-        issued_for=issued_for(binding, name, identity),
+        issued_for=issued_for(binding, candidate.identity_name, candidate.identity),
     )
-    return _Checked(binding, identity, target)
+    return _Checked(binding, candidate.identity, target)
 
 
 def _refuse(situation: Situation, problem: Problem, inputs: str) -> Plan:
