@@ -18,7 +18,7 @@ from support.peers.phase_model import ServiceAccount
 
 from external_identity.controller.rollouts import FINGERPRINT_ANNOTATION, FOLLOW_KEY
 from external_identity.controller.watching.legacy import LEGACY_FINALIZER
-from tests.controller.harness import NAMESPACE, Cluster, wait_for
+from tests.operator.harness import NAMESPACE, Cluster, wait_for
 
 from .rbac import permissions
 from .rendering import Renderer
