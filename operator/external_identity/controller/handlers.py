@@ -2,10 +2,10 @@
 
 kopf writes each identity's Ready condition (its create, update and resume handlers here), and
 watches ServiceAccounts and workloads when the settings ask. What bindings decide with —
-identities, bindings and the operator's own Secrets — is followed by the runtime's informers
-(:mod:`.informers`, :mod:`.feeds`) from before kopf starts, and bindings are scheduled by one
-:class:`.fleet.BindingFleet`: kopf puts nothing (no finalizer, no annotation) on them, and its
-per-event cost stays off the loop the exchanges run on.
+identities, bindings and the operator's own Secrets — is followed by the operator's informers
+(:mod:`.watching`) from before kopf starts, and bindings are scheduled by one
+:class:`.bindings.fleet.BindingFleet`: kopf puts nothing (no finalizer, no annotation) on
+them, and its per-event cost stays off the loop the exchanges run on.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, cast
 import kopf
 
 from external_identity.api.resources import GROUP, IDENTITIES, VERSION
+from external_identity.controller.assembly import Operator
 from external_identity.controller.identities.status import identity_readiness
 from external_identity.controller.rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
-from external_identity.controller.runtime import Runtime
 from external_identity.controller.watching.peering import Peering
 
 __all__ = ["registry", "run_kopf"]
@@ -30,9 +30,9 @@ registry = kopf.OperatorRegistry()
 log = logging.getLogger(__name__)
 
 
-def _runtime(memo: kopf.Memo) -> Runtime:
-    runtime: Runtime = memo.runtime
-    return runtime
+def _operator(memo: kopf.Memo) -> Operator:
+    operator: Operator = memo.operator
+    return operator
 
 
 @kopf.on.login(registry=registry)
@@ -60,11 +60,11 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 @kopf.on.cleanup(registry=registry)
 async def close(memo: kopf.Memo, **_: Any) -> None:
     """Before kopf's last wait for tasks it did not start: the fleet's must be gone by then."""
-    await _runtime(memo).close()
+    await _operator(memo).close()
 
 
 async def run_kopf(
-    runtime: Runtime,
+    operator: Operator,
     peering: Peering | None,
     *,
     namespaces: tuple[str, ...],
@@ -74,10 +74,10 @@ async def run_kopf(
     stop_flag: asyncio.Event | None,
 ) -> None:
     """Run kopf with these handlers (and the optional watches the settings ask for) until it
-    is stopped; ``runtime`` is already running, and is closed on the way out."""
-    if runtime.settings.watch_service_accounts:
+    is stopped; ``operator`` is already running, and is closed on the way out."""
+    if operator.settings.watch_service_accounts:
         watch_service_accounts()
-    if runtime.settings.restart_on_rotation:
+    if operator.settings.restart_on_rotation:
         watch_workloads()
     await kopf.operator(
         registry=registry,
@@ -88,7 +88,7 @@ async def run_kopf(
         priority=priority,
         liveness_endpoint=liveness_endpoint,
         identity=cast(Any, peering.identity if peering is not None else None),
-        memo=kopf.Memo(runtime=runtime),
+        memo=kopf.Memo(operator=operator),
         stop_flag=stop_flag,
     )
 
@@ -103,11 +103,11 @@ async def validate_identity(
     spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, memo: kopf.Memo,
     **_: Any,
 ) -> None:
-    runtime = _runtime(memo)
+    operator = _operator(memo)
     patch.status.update(
         identity_readiness(
-            spec, status, generation=meta.get("generation"), now=runtime.clock(),
-            credentials_problem=runtime.probe.problem(meta["name"]),
+            spec, status, generation=meta.get("generation"), now=operator.clock(),
+            credentials_problem=operator.probe.problem(meta["name"]),
         )
     )
 
@@ -124,7 +124,7 @@ def watch_service_accounts() -> None:
     ) -> None:
         if namespace is None:
             return
-        _runtime(memo).pool.service_account_event(
+        _operator(memo).pool.service_account_event(
             namespace, name, deleted=type == "DELETED", uid=str(body.metadata.uid or ""),
             annotations=dict(body.metadata.annotations),
         )
@@ -141,7 +141,7 @@ def watch_workloads() -> None:
     async def workload_changed(
         type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any
     ) -> None:
-        rollouts = _runtime(memo).rollouts
+        rollouts = _operator(memo).rollouts
         if rollouts is not None:
             rollouts.workload_event(deleted=type == "DELETED", body=body)
 

@@ -1,14 +1,14 @@
 """Prometheus metrics, in a registry of the operator's own (no globals).
 
 Per-binding series (token expiry, TTL, last outcome) are removed when the binding is, and the
-Ready and binding counts are read from live sets when scraped, so both are right after a
-restart and never drift.
+binding and Ready counts are read from the fleet when scraped (see :meth:`Metrics.count_bindings`),
+so both are right after a restart and never drift.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -19,15 +19,9 @@ BindingKey = tuple[str, str]  # (namespace, name)
 
 
 class BindingMetrics:
-    """What each binding holds and how its last attempt went; how many are Ready."""
+    """What each binding holds and how its last attempt went."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._ready: set[Hashable] = set()
-        Gauge(
-            "external_identity_bindings_ready",
-            "Bindings whose Ready condition is True.",
-            registry=registry,
-        ).set_function(lambda: len(self._ready))
         self._expiry = Gauge(
             "external_identity_token_expiry_timestamp_seconds",
             "When the token in the binding's Secret expires (Unix time).",
@@ -44,20 +38,6 @@ class BindingMetrics:
             ["namespace", "binding", "reason"], registry=registry,
         )
         self._reasons: dict[BindingKey, str] = {}
-        #: Told whenever a binding becomes Ready or stops being Ready.
-        self.on_change: Callable[[], None] = lambda: None
-
-    def mark(self, key: BindingKey, ready: bool) -> None:
-        if ready == (key in self._ready):
-            return
-        if ready:
-            self._ready.add(key)
-        else:
-            self._ready.discard(key)
-        self.on_change()
-
-    def is_ready(self, key: BindingKey) -> bool:
-        return key in self._ready
 
     def holds(self, key: BindingKey, *, issued_at: datetime, expires_at: datetime) -> None:
         """The binding's Secret holds a token with this lifetime."""
@@ -79,14 +59,10 @@ class BindingMetrics:
         self._outcome.labels(*key, reason).set(1)
 
     def forget(self, key: BindingKey) -> None:
-        self.mark(key, False)
         self.holds_nothing(key)
         previous = self._reasons.pop(key, None)
         if previous is not None:
             self._outcome.remove(*key, previous)
-
-    def ready_count(self) -> int:
-        return len(self._ready)
 
 
 class Metrics:
@@ -123,9 +99,16 @@ class Metrics:
             "Bindings this operator keeps.",
             registry=self.registry,
         )
+        self._ready_count = Gauge(
+            "external_identity_bindings_ready",
+            "Bindings whose Ready condition is True.",
+            registry=self.registry,
+        )
 
-    def count_bindings(self, count: Callable[[], int]) -> None:
-        self._binding_count.set_function(lambda: float(count()))
+    def count_bindings(self, *, kept: Callable[[], int], ready: Callable[[], int]) -> None:
+        """Read both counts from where they are decided (the fleet), at every scrape."""
+        self._binding_count.set_function(lambda: float(kept()))
+        self._ready_count.set_function(lambda: float(ready()))
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

@@ -1,6 +1,6 @@
 """``external-identity run``: the binding fleet first, then kopf for the rest.
 
-The fleet (:mod:`.runtime`) lists, issues and refreshes on its own; kopf writes identity
+The fleet (:mod:`.assembly`) lists, issues and refreshes on its own; kopf writes identity
 status and watches, when asked, ServiceAccounts and workloads. Importing kopf and aiohttp takes
 a few hundred milliseconds of CPU with the loop blocked, so it waits until the fleet has
 stepped its first binding (or for :data:`KOPF_WAITS_AT_MOST`): the first token does not wait
@@ -16,7 +16,7 @@ import contextlib
 import signal
 from dataclasses import dataclass
 
-from external_identity.controller.runtime import build_runtime
+from external_identity.controller.assembly import assemble
 from external_identity.controller.settings import OperatorSettings
 from external_identity.controller.watching.peering import Peering
 
@@ -61,13 +61,13 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
     peering = None
     if options.peering_name is not None:
         peering = Peering.for_this_process(options.peering_name, options.priority)
-    runtime = await build_runtime(options.settings)
-    runtime.start(peering)
+    operator = await assemble(options.settings)
+    operator.start(peering)
     try:
         if peering is None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(KOPF_WAITS_AT_MOST):
-                    await _any_set(runtime.fleet.under_way, stop)
+                    await _any_set(operator.fleet.under_way, stop)
         if stop.is_set():
             return
         if stop_flag is None:
@@ -78,7 +78,7 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
         from external_identity.controller.handlers import run_kopf
 
         await run_kopf(
-            runtime,
+            operator,
             peering,
             namespaces=options.settings.namespaces,
             peering_name=options.peering_name,
@@ -87,7 +87,7 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
             stop_flag=stop_flag,
         )
     finally:
-        await runtime.close()
+        await operator.close()
 
 
 def run_operator(options: RunOptions) -> None:

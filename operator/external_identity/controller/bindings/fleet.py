@@ -1,17 +1,19 @@
 """Every binding this operator keeps: what it knows of each, and the workers that step them.
 
-The informers (:mod:`.informers`, :mod:`.feeds`) tell the fleet what changed
+The informers (:mod:`..watching.feeds`) tell the fleet what changed
 (:meth:`BindingFleet.saw_binding`, :meth:`forget_binding`, :meth:`retain`,
 :meth:`identity_changed`); a fixed number of workers take due bindings from one
-:class:`.scheduler.DueQueue` and run their reconciler's step. Nothing is stepped before
-:meth:`start` has listed the identities and the operator's own Secrets once, so no binding
-decides on an empty cache (and revokes, or re-mints, what it should not). Bindings are listed
-meanwhile, a page at a time, and each is worked on as soon as it is seen and the Secrets are
-in: the first exchanges wait neither for the whole list nor for anything else.
+:class:`.duequeue.DueQueue` and run their reconciler's step. The fleet keeps bindings from
+:meth:`accept` on, and steps them once :meth:`start` is called — which the operator
+(:mod:`..assembly`) does only after the identities and its own Secrets are listed, so no
+binding decides on an empty cache (and revokes, or re-mints, what it should not). Bindings are
+listed meanwhile, a page at a time, and each is worked on as soon as it is seen: the first
+exchanges wait neither for the whole list nor for anything else. :meth:`listed` says the list
+is whole, from when on the counts per identity are right.
 
-A replica that stands by (:meth:`stand_by`, see :mod:`.peering`) forgets everything and steps
-nothing; when it acts again it starts over from fresh LISTs, as a restarted operator would,
-so it never writes a token older than the one the other replica left.
+A replica that stands by (:meth:`stand_by`, see :mod:`..watching.peering`) forgets everything
+and steps nothing; when it acts again it starts over from fresh LISTs, as a restarted operator
+would, so it never writes a token older than the one the other replica left.
 """
 
 from __future__ import annotations
@@ -19,24 +21,20 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
 from external_identity.api.specs import referenced_identity
 from external_identity.controller.bindings.duequeue import NO_TOKEN, DueQueue
-from external_identity.controller.bindings.reconciler import BindingReconciler
+from external_identity.controller.bindings.reconciler import BindingParts, BindingReconciler
 from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
 
-__all__ = ["BindingFleet", "BindingKey", "ReconcilerFactory"]
+__all__ = ["BindingFleet", "BindingKey"]
 
 BindingKey = tuple[str, str]  # (namespace, name)
 
 log = logging.getLogger(__name__)
-
-#: Builds the reconciler of a binding first seen as (key, uid, status).
-ReconcilerFactory = Callable[[BindingKey, str, Mapping[str, Any]], BindingReconciler]
-
 
 @dataclass
 class _Binding:
@@ -65,28 +63,22 @@ class BindingFleet:
     def __init__(
         self,
         *,
-        reconciler_for: ReconcilerFactory,
+        parts: BindingParts,
         workers: int,
-        retry_seconds: float,
-        prepare: Callable[[], Awaitable[None]],
-        bindings_listed: Callable[[], Awaitable[None]],
-        halt: Callable[[], Awaitable[None]],
+        counts_changed: Callable[[Callable[[], dict[str, dict[str, int]]]], None],
     ) -> None:
-        """``prepare`` starts the feeds and returns once the caches a step reads are filled;
-        ``bindings_listed`` returns once every binding has been fed; ``halt`` stops the feeds."""
-        self._reconciler_for = reconciler_for
+        """``counts_changed`` is told, with :meth:`counts`, whenever bindings come or go or
+        one's readiness flips, once the list is whole."""
+        self._parts = parts
         self._workers = workers
-        self._retry = retry_seconds
-        self._prepare = prepare
-        self._bindings_listed = bindings_listed
-        self._halt = halt
+        self._retry = parts.settings.backoff_base_seconds
+        self._counts_changed = counts_changed
         self._bindings: dict[BindingKey, _Binding] = {}
         self._queue = DueQueue()
         self._tasks: list[asyncio.Task[None]] = []
-        #: False until :meth:`start`, and while standing by.
+        #: False until :meth:`accept`, and while standing by.
         self._acting = False
         self._seeded = False
-        self.on_membership_change: Callable[[], None] = lambda: None
         #: Set once a binding was stepped, or all were listed and there was none to step.
         self.under_way = asyncio.Event()
 
@@ -108,15 +100,18 @@ class BindingFleet:
         compact = _compact(body)
         identity = referenced_identity(body.get("spec") or {})
         if known is None:
-            reconciler = self._reconciler_for(key, uid, body.get("status") or {})
+            reconciler = BindingReconciler(
+                namespace=namespace, name=name, uid=uid, status=body.get("status") or {},
+                parts=self._parts, readiness_changed=self.recount,
+            )
             self._bindings[key] = _Binding(uid, compact, identity, reconciler)
             self._queue.schedule(key, delay=0)
-            self.on_membership_change()
+            self.recount()
             return
         known.body = compact
         if known.identity != identity:
             known.identity = identity
-            self.on_membership_change()
+            self.recount()
         request = compact["metadata"]["annotations"].get(REFRESH_ANNOTATION)
         if compact["metadata"]["generation"] != known.stepped or (
             request and request != known.reconciler.status.get(HANDLED_REFRESH_FIELD)
@@ -129,7 +124,7 @@ class BindingFleet:
             return
         self._queue.remove((namespace, name))
         binding.reconciler.forget()
-        self.on_membership_change()
+        self.recount()
 
     def retain(self, covers: Callable[[str], bool], keys: Set[BindingKey]) -> None:
         """A LIST found ``keys`` in the namespaces it ``covers``: the others were deleted."""
@@ -146,15 +141,23 @@ class BindingFleet:
         if key in self._bindings:
             self._queue.wake(key)
 
-    def counts(self, ready: Callable[[BindingKey], bool]) -> dict[str, dict[str, int]]:
-        """Per identity: how many bindings reference it, and how many of those are ``ready``."""
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per identity: how many bindings reference it, and how many of those are Ready."""
         counts: dict[str, dict[str, int]] = {}
-        for key, binding in self._bindings.items():
+        for binding in self._bindings.values():
             if binding.identity is not None:
                 count = counts.setdefault(binding.identity, {"bindings": 0, "readyBindings": 0})
                 count["bindings"] += 1
-                count["readyBindings"] += ready(key)
+                count["readyBindings"] += binding.reconciler.ready
         return counts
+
+    def ready_count(self) -> int:
+        return sum(binding.reconciler.ready for binding in self._bindings.values())
+
+    def recount(self) -> None:
+        """Not before the list is whole: half-known counts would be written, then undone."""
+        if self.seeded:
+            self._counts_changed(self.counts)
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -167,16 +170,27 @@ class BindingFleet:
         """Acting, and every listed binding is known: counts of bindings are whole."""
         return self._acting and self._seeded
 
-    def start(self) -> None:
+    def accept(self) -> None:
+        """Keep the bindings the informers report from now on (not stepped before :meth:`start`)."""
         self._acting = True
-        self._tasks = [asyncio.get_running_loop().create_task(self._run())]
+
+    def start(self) -> None:
+        """Step bindings as they fall due: the caches a step reads are filled."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
+
+    def listed(self) -> None:
+        """Every binding has been reported once: the counts per identity are whole."""
+        self._seeded = True
+        if not self._bindings:
+            self.under_way.set()
+        self.recount()
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await self._halt()
 
     async def stand_by(self) -> None:
         """Another replica acts: stop stepping and forget every binding."""
@@ -186,23 +200,6 @@ class BindingFleet:
         for namespace, name in list(self._bindings):
             self.forget_binding(namespace, name)
         self._queue.clear()
-
-    async def _run(self) -> None:
-        await self._prepare()
-        workers = [
-            asyncio.get_running_loop().create_task(self._work()) for _ in range(self._workers)
-        ]
-        try:
-            await self._bindings_listed()  # each worked on as soon as seen
-            self._seeded = True
-            if not self._bindings:
-                self.under_way.set()
-            self.on_membership_change()
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
 
     async def _work(self) -> None:
         while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -33,6 +34,7 @@ from external_identity.controller.decide.plans import (
     Wait,
 )
 from external_identity.controller.decide.timing import refresh_moment
+from external_identity.controller.events import EventPoster
 from external_identity.controller.metrics import BindingMetrics
 from external_identity.controller.rollouts import token_fingerprint
 from external_identity.controller.settings import OperatorSettings
@@ -43,17 +45,13 @@ from external_identity.secrets.data import SecretTarget, StoredToken
 from external_identity.secrets.store import TokenSecrets
 from external_identity.secrets.targets import read_target
 
-__all__ = ["BindingReconciler", "EventSink", "IdentityLookup", "PrincipalSink", "TokenWritten"]
+__all__ = ["BindingParts", "BindingReconciler", "IdentityLookup", "PrincipalSink", "TokenWritten"]
 
 log = logging.getLogger(__name__)
 
 IdentityLookup = Callable[[str], Mapping[str, Any] | None]
 #: Told (identity name, principal) whenever an exchange proves who the operator is.
 PrincipalSink = Callable[[str, str], None]
-
-
-class EventSink(Protocol):
-    def __call__(self, *, warning: bool, reason: str, message: str) -> None: ...
 
 
 class TokenWritten(Protocol):
@@ -65,6 +63,24 @@ class TokenWritten(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True)
+class BindingParts:
+    """What every binding's reconciler shares: caches, writers, the pool and the settings."""
+
+    identities: IdentityLookup
+    pool: ExchangePool
+    secrets: TokenSecrets
+    statuses: StatusWriter
+    events: EventPoster
+    metrics: BindingMetrics
+    principals: PrincipalSink
+    settings: OperatorSettings
+    clock: Clock
+    rng: random.Random
+    #: Restart on rotation (``--restart-on-rotation``); None when off.
+    token_written: TokenWritten | None = None
+
+
 class BindingReconciler:
     def __init__(
         self,
@@ -73,37 +89,32 @@ class BindingReconciler:
         name: str,
         uid: str,
         status: Mapping[str, Any],
-        identities: IdentityLookup,
-        pool: ExchangePool,
-        secrets: TokenSecrets,
-        statuses: StatusWriter,
-        events: EventSink,
-        metrics: BindingMetrics,
-        principals: PrincipalSink,
-        settings: OperatorSettings,
-        clock: Clock,
-        rng: random.Random,
-        token_written: TokenWritten | None = None,
+        parts: BindingParts,
+        readiness_changed: Callable[[], None],
     ) -> None:
+        """``readiness_changed`` is told whenever :attr:`ready` flips."""
         self.namespace = namespace
         self.name = name
         self.uid = uid
-        self._identities = identities
-        self._pool = pool
-        self._secrets = secrets
-        self._statuses = statuses
-        self._events = events
-        self._metrics = metrics
-        self._principals = principals
-        self._settings = settings
-        self._clock = clock
-        self._rng = rng
-        self._token_written = token_written
+        self._identities = parts.identities
+        self._pool = parts.pool
+        self._secrets = parts.secrets
+        self._statuses = parts.statuses
+        self._events = parts.events
+        self._metrics = parts.metrics
+        self._principals = parts.principals
+        self._settings = parts.settings
+        self._clock = parts.clock
+        self._rng = parts.rng
+        self._token_written = parts.token_written
+        self._readiness_changed = readiness_changed
         #: The status as last written by us (we are its only writer), else as found.
         self._status: dict[str, Any] = dict(status)
         self._unwritten: dict[str, Any] | None = None
         self.held: Held | None = None
         self.backoff: Backoff | None = None
+        #: Whether the binding's Ready condition is True, as this reconciler decided it.
+        self.ready = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -156,6 +167,7 @@ class BindingReconciler:
         """The binding is no longer ours to keep (stopped or deleted)."""
         self._metrics.forget(self.key)
         self.held = None
+        self.ready = False
 
     # -- carrying out ---------------------------------------------------------------------------
 
@@ -176,7 +188,7 @@ class BindingReconciler:
                 return self._seconds_until(until)
             case Adopt(held=held, ready=ready):
                 self.held = held
-                self._metrics.mark(self.key, ready)
+                self._mark(ready)
                 self._metrics.holds(self.key, issued_at=held.issued_at,
                                     expires_at=held.expires_at)
                 log.info("%s/%s: resumed the token in Secret %s (expires %s, refresh at %s)",
@@ -287,14 +299,20 @@ class BindingReconciler:
     # -- reporting ------------------------------------------------------------------------------
 
     async def _report(self, report: outcomes.Report) -> None:
-        self._metrics.mark(self.key, report.ready)
+        self._mark(report.ready)
         if report.status is not None:
             await self._write_status(report.status)
         if report.event is not None:
-            self._events(
+            self._events.post(
+                namespace=self.namespace, name=self.name, uid=self.uid,
                 warning=report.event.warning, reason=report.event.reason,
-                message=report.event.message,
+                message=report.event.message, now=self._clock(),
             )
+
+    def _mark(self, ready: bool) -> None:
+        if ready != self.ready:
+            self.ready = ready
+            self._readiness_changed()
 
     async def _write_status(self, status: Mapping[str, Any]) -> None:
         """Write status; if the API refuses, keep it and try again on the next step."""
