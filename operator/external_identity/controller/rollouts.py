@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from external_identity.api.times import Clock, parse_rfc3339
+from external_identity.controller.decide.timing import retry_delay
 from external_identity.errors import KubernetesApiError
 from external_identity.kube.calls import api_failure, call_api
 
@@ -186,6 +188,7 @@ class Rollouts:
         self._min_interval = min_interval
         self._retry_seconds = retry_seconds
         self._retry_cap_seconds = retry_cap_seconds
+        self._rng = random.Random()
         self._clock = clock
         self._active = active
         self._workloads: dict[WorkloadKey, Workload] = {}
@@ -293,7 +296,9 @@ class Rollouts:
                         return
                     failures += 1
                     self._pending[key] = {**updates, **self._pending.get(key, {})}
-                    delay = min(self._retry_seconds * 2 ** (failures - 1), self._retry_cap_seconds)
+                    delay = retry_delay(failures=failures, base=self._retry_seconds,
+                                        cap=self._retry_cap_seconds, retry_after=None,
+                                        rng=self._rng)
                     log.warning("%s: cannot restart it for a rotated token, retrying in %gs: %s",
                                 workload, delay, _describe(error))
                     await asyncio.sleep(delay)

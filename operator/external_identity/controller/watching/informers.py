@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import queue
+import random
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Generic, Protocol, TypeVar
@@ -27,6 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from external_identity.controller.decide.timing import retry_delay
 from external_identity.controller.watching.listing import Scope
 from external_identity.errors import ExternalIdentityError
 from external_identity.kube.calls import api_failure
@@ -100,6 +102,7 @@ class Informer(Generic[Kept]):
         self._kind = kind
         self._scopes = tuple(scopes)
         self._feed = feed
+        self._rng = random.Random()
         self._queue: queue.Queue[tuple[str, Any, Any]] = queue.Queue(maxsize=BACKLOG)
         self._draining = False
         self._stopping = threading.Event()
@@ -150,7 +153,8 @@ class Informer(Generic[Kept]):
                 if isinstance(error, ApiException) and error.status == 410:
                     version = None
                 failures += 1
-                delay = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** min(failures, 6))
+                delay = retry_delay(failures=failures + 1, base=RETRY_BASE_SECONDS,
+                                    cap=RETRY_CAP_SECONDS, retry_after=None, rng=self._rng)
                 log.warning("cannot %s %s (%s); retrying in %.1fs",
                             "list" if version is None else "watch", scope.what, _reason(error),
                             delay)
