@@ -6,6 +6,8 @@ their defaults from here, and a test holds the CRDs' ``default:`` values equal t
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = [
     "AZURE_RESOURCE",
     "CONSOLE_PATH_PREFIX",
@@ -21,24 +23,24 @@ __all__ = [
 ]
 
 #: ``tokenService.host``: Phase Cloud's console.
-TOKEN_SERVICE_HOST = "https://console.phase.dev"
+TOKEN_SERVICE_HOST: Final = "https://console.phase.dev"
 #: ``tokenService.pathPrefix``: the console serves the API under this path ("" for an API host).
-CONSOLE_PATH_PREFIX = "/service/public"
+CONSOLE_PATH_PREFIX: Final = "/service/public"
 #: ``tokenService.timeoutSeconds``.
-TOKEN_SERVICE_TIMEOUT = 15.0
+TOKEN_SERVICE_TIMEOUT: Final = 15.0
 #: ``defaultTTL``: seconds, for bindings that do not ask for a ``ttl``.
-DEFAULT_TTL = 3600
+DEFAULT_TTL: Final = 3600
 #: ``maxTTL``: the longest ``ttl`` a binding may ask for, in seconds.
-MAX_TTL = 86400
+MAX_TTL: Final = 86400
 #: No TTL, default or maximum may exceed a year.
-TTL_CEILING = 31_536_000
+TTL_CEILING: Final = 31_536_000
 #: ``azure.resource``: the Entra resource (audience) tokens are requested for.
-AZURE_RESOURCE = "https://management.azure.com/"
+AZURE_RESOURCE: Final = "https://management.azure.com/"
 #: ``credentials.source``: the operator pod's own projected credentials.
-CREDENTIALS_SOURCE = "Operator"
+CREDENTIALS_SOURCE: Final = "Operator"
 #: ``secret.keys.token``: the key Phase's own Kubernetes operator reads.
-SECRET_TOKEN_KEY = "token"
+SECRET_TOKEN_KEY: Final = "token"
 #: ``secret.type``.
-SECRET_TYPE = "Opaque"
+SECRET_TYPE: Final = "Opaque"
 #: ``secret.format``.
-SECRET_FORMAT = "Token"
+SECRET_FORMAT: Final = "Token"

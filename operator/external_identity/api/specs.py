@@ -58,7 +58,7 @@ class AzureSpec(_Spec):
 
 
 class CredentialsSpec(_Spec):
-    source: Literal["Operator", "ServiceAccount"] = "Operator"
+    source: Literal["Operator", "ServiceAccount"] = defaults.CREDENTIALS_SOURCE
     #: The TokenRequest audience for source ServiceAccount (default: the provider's own).
     audience: str | None = Field(None, min_length=1, max_length=253)
 
@@ -68,8 +68,10 @@ class IdentitySpec(_Spec):
     description: str = ""
     token_service: TokenServiceSpec = TokenServiceSpec()
     token_name: str | None = None
-    default_ttl: int = Field(3600, alias="defaultTTL", ge=1, le=defaults.TTL_CEILING)
-    max_ttl: int = Field(86400, alias="maxTTL", ge=1, le=defaults.TTL_CEILING)
+    default_ttl: int = Field(
+        defaults.DEFAULT_TTL, alias="defaultTTL", ge=1, le=defaults.TTL_CEILING
+    )
+    max_ttl: int = Field(defaults.MAX_TTL, alias="maxTTL", ge=1, le=defaults.TTL_CEILING)
     aws: AwsSpec | None = None
     azure: AzureSpec | None = None
     credentials: CredentialsSpec = CredentialsSpec()
@@ -86,6 +88,11 @@ class IdentitySpec(_Spec):
         if self.provider == "azure" and self.azure is None:
             raise ValueError("provider azure requires azure.tenantId")
         return self
+
+    @property
+    def minted_token_name(self) -> str:
+        """What Phase names the tokens: ``tokenName``, by default the provider's shortcode."""
+        return self.token_name or self.provider
 
     def allows_namespace(self, namespace: str) -> bool:
         if self.allowed_namespaces is None:
@@ -104,7 +111,7 @@ class RefreshPolicy(_Spec):
 
 
 class SecretKeysSpec(_Spec):
-    token: str = Field("token", pattern=SECRET_KEY_PATTERN, max_length=253)
+    token: str = Field(defaults.SECRET_TOKEN_KEY, pattern=SECRET_KEY_PATTERN, max_length=253)
     bearer_token: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
     expires_at: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
     host: str | None = Field(None, pattern=SECRET_KEY_PATTERN, max_length=253)
@@ -115,7 +122,7 @@ class SecretSpec(_Spec):
     name: str = Field(pattern=DNS_SUBDOMAIN, max_length=253)
     keys: SecretKeysSpec = SecretKeysSpec()
     #: ``PhaseEnv`` adds PHASE_SERVICE_TOKEN and PHASE_HOST beside the configured keys.
-    format: Literal["Token", "PhaseEnv"] = "Token"
+    format: Literal["Token", "PhaseEnv"] = defaults.SECRET_FORMAT
     type: str = Field(defaults.SECRET_TYPE, pattern=SECRET_TYPE_PATTERN, max_length=253)
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)

@@ -62,6 +62,9 @@ ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "issued-at"
 _LEGACY_ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "refreshed-at"
 TTL_ANNOTATION = ANNOTATION_PREFIX + "ttl"
 CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "data-checksum"
+#: The name Phase gives the tokens of the identity (its ``tokenName``), for people matching
+#: Secrets to the tokens the Phase console lists.
+TOKEN_NAME_ANNOTATION = ANNOTATION_PREFIX + "token-name"
 
 #: What Kubernetes accepts as a Secret data key.
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"
@@ -77,7 +80,7 @@ PHASE_HOST_ENV = "PHASE_HOST"
 class SecretKeys:
     """Which Secret data key holds which value; ``None`` leaves that value out."""
 
-    token: str = "token"
+    token: str = defaults.SECRET_TOKEN_KEY
     bearer_token: str | None = None
     expires_at: str | None = None
     host: str | None = None
@@ -132,6 +135,8 @@ class SecretTarget:
     owner: OwnerReference | None = None
     #: The Secret's ``type``; fixed once the Secret exists (the API refuses to change it).
     type: str = defaults.SECRET_TYPE
+    #: Written with each new token; a change waits for the next one (never a reason to write).
+    token_name: str = field(default="", compare=False)
 
     @property
     def ref(self) -> str:
@@ -208,6 +213,7 @@ def token_annotations(
         OWNER_ANNOTATION: target.owner_key,
         IDENTITY_ANNOTATION: target.identity,
         **({ISSUED_FOR_ANNOTATION: target.issued_for} if target.issued_for else {}),
+        **({TOKEN_NAME_ANNOTATION: target.token_name} if target.token_name else {}),
         EXPIRES_AT_ANNOTATION: rfc3339(token.expires_at),
         ISSUED_AT_ANNOTATION: rfc3339(token.issued_at),
         TTL_ANNOTATION: str(token.ttl),

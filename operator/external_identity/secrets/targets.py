@@ -14,7 +14,8 @@ __all__ = ["read_target", "secret_target"]
 
 
 def secret_target(
-    *, namespace: str, name: str, uid: str, binding: BindingSpec, issued_for: str
+    *, namespace: str, name: str, uid: str, binding: BindingSpec, issued_for: str,
+    token_name: str = "",
 ) -> SecretTarget:
     return SecretTarget(
         namespace=namespace,
@@ -26,6 +27,7 @@ def secret_target(
         type=binding.secret.type,
         labels=binding.secret.labels,
         annotations=binding.secret.annotations,
+        token_name=token_name,
         owner=OwnerReference(
             api_version=f"{GROUP}/{VERSION}", kind=BINDING_KIND, name=name, uid=uid
         ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -47,7 +49,6 @@ MINTING_CHANGES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
                            IDENTITY_NAME),
     "token service path": ({}, {"tokenService": {"host": "https://phase.example.com",
                                                  "pathPrefix": "/v2"}}, IDENTITY_NAME),
-    "token name": ({}, {"tokenName": "ci"}, IDENTITY_NAME),
     "default ttl": ({}, {"defaultTTL": 900}, IDENTITY_NAME),
     "aws region": ({}, {"aws": {"region": "us-east-1"}}, IDENTITY_NAME),
     "sts endpoint": ({}, {"aws": {"region": "eu-west-1",
@@ -74,8 +75,12 @@ def test_issued_for_ignores_the_case_of_the_service_account_id() -> None:
     [({}, {"description": "owned by payments"}),
      ({}, {"allowedNamespaces": ["payments"]}),
      ({"refreshPolicy": {"refreshAtPercent": 50}}, {}),
-     ({"serviceAccountName": "api"}, {})],
-    ids=["description", "allowed namespaces", "refresh policy", "service account name"],
+     ({"serviceAccountName": "api"}, {}),
+     ({}, {"tokenName": "ci"}),
+     ({}, {"tokenService": {"host": "https://phase.example.com", "caBundle": "PEM"}}),
+     ({}, {"tokenService": {"host": "https://phase.example.com", "timeoutSeconds": 40}})],
+    ids=["description", "allowed namespaces", "refresh policy", "service account name",
+         "token name", "ca bundle", "timeout"],
 )
 def test_issued_for_ignores_settings_that_do_not_change_the_token(
     binding: dict[str, Any], identity: dict[str, Any],
@@ -107,3 +112,19 @@ def test_per_workload_tokens_answer_the_service_account_and_audience_that_proved
     assert fingerprint(binding_spec(serviceAccountName="worker"), workload) != api
     other_audience = identity_spec(credentials={"source": "ServiceAccount", "audience": "x"})
     assert fingerprint(binding_spec(serviceAccountName="api"), other_audience) != api
+
+
+def test_tokens_minted_with_default_settings_keep_the_fingerprint_they_were_written_with() -> None:
+    """Releases that fingerprinted every identity field wrote this digest for the defaults:
+    leaving tokenName, caBundle and timeoutSeconds out must not re-mint their tokens."""
+    identity = parse_identity(identity_spec())
+    binding = parse_binding(binding_spec())
+    every_field = {
+        "serviceAccountId": binding.service_account_id.lower(),
+        "ttl": binding.ttl,
+        "identity": IDENTITY_NAME,
+        "identitySpec": identity.model_dump(mode="json", exclude={
+            "description": True, "allowed_namespaces": True, "credentials": {"audience"}}),
+    }
+    canonical = json.dumps(every_field, sort_keys=True, separators=(",", ":"), default=str)
+    assert fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -117,6 +117,7 @@ def _check_inputs(situation: Situation) -> _Checked | Problem:
         uid=situation.uid,
         binding=binding,
         issued_for=issued_for(binding, candidate.identity_name, candidate.identity),
+        token_name=candidate.identity.minted_token_name,
     )
     return _Checked(binding, candidate.identity, target)
 

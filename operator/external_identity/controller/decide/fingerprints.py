@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from external_identity.api import defaults
 from external_identity.api.specs import BindingSpec, IdentitySpec
 
 __all__ = ["inputs_key", "issued_for"]
@@ -22,6 +23,20 @@ __all__ = ["inputs_key", "issued_for"]
 _NOT_MINTING: dict[str, Any] = {
     "description": True, "allowed_namespaces": True, "credentials": {"audience"},
 }
+
+
+def _minting_settings(identity: IdentitySpec) -> dict[str, Any]:
+    """The identity's settings that change the token it mints.
+
+    ``tokenName`` (a label on the Secret), ``tokenService.caBundle`` and ``timeoutSeconds``
+    (how the service is reached) do not: they stand at their defaults here, so fingerprints
+    of tokens minted with the defaults are the same as before these were left out.
+    """
+    service = identity.token_service.model_copy(
+        update={"ca_bundle": None, "timeout_seconds": defaults.TOKEN_SERVICE_TIMEOUT}
+    )
+    normalised = identity.model_copy(update={"token_name": None, "token_service": service})
+    return normalised.model_dump(mode="json", exclude=_NOT_MINTING)
 
 
 def _digest(document: object) -> str:
@@ -36,7 +51,7 @@ def issued_for(binding: BindingSpec, identity_name: str, identity: IdentitySpec)
         "serviceAccountId": binding.service_account_id.lower(),
         "ttl": binding.ttl,
         "identity": identity_name,
-        "identitySpec": identity.model_dump(mode="json", exclude=_NOT_MINTING),
+        "identitySpec": _minting_settings(identity),
     }
     if identity.credentials.source == "ServiceAccount":
         inputs["serviceAccountName"] = binding.service_account_name
