@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .rendering import Manifests
 
-__all__ = ["Permission", "bound_roles", "permissions", "rule_table"]
+__all__ = ["Permission", "allows", "bound_roles", "permissions", "rule_table"]
 
 
 class Permission(NamedTuple):
@@ -56,3 +56,40 @@ def rule_table(role: dict) -> dict[tuple[str, str], set[str]]:
             for resource in rule["resources"]:
                 table.setdefault((group, resource), set()).update(rule["verbs"])
     return table
+
+
+def allows(
+    manifests: Manifests,
+    service_account: str,
+    *,
+    verb: str,
+    group: str,
+    resource: str,
+    namespace: str | None,
+    name: str | None,
+) -> bool:
+    """Whether the rendered RBAC lets ``service_account`` make this request, as RBAC decides:
+    a ClusterRole bound cluster-wide, or a Role (ClusterRole) bound in the request's namespace,
+    with a rule matching verb, group, resource and, when the rule lists them, the name."""
+    for binding in manifests.of_kind("ClusterRoleBinding") + manifests.of_kind("RoleBinding"):
+        if not any(
+            subject["kind"] == "ServiceAccount" and subject["name"] == service_account
+            for subject in binding["subjects"]
+        ):
+            continue
+        namespaced = binding["kind"] == "RoleBinding"
+        bound_in = binding["metadata"]["namespace"] if namespaced else None
+        if bound_in is not None and bound_in != namespace:
+            continue
+        ref = binding["roleRef"]
+        role_namespace = None if ref["kind"] == "ClusterRole" else bound_in
+        role = manifests.one(ref["kind"], ref["name"], role_namespace)
+        for rule in role.get("rules", []):
+            if (
+                verb in rule["verbs"]
+                and group in rule["apiGroups"]
+                and resource in rule["resources"]
+                and (not rule.get("resourceNames") or name in rule["resourceNames"])
+            ):
+                return True
+    return False

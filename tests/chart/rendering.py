@@ -7,6 +7,7 @@ files ``helm lint`` is run with), plus the defaults.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -20,9 +21,11 @@ __all__ = [
     "RELEASE",
     "RELEASE_NAMESPACE",
     "Manifests",
+    "Release",
     "RenderError",
     "Renderer",
     "notes",
+    "release",
     "variant_files",
 ]
 
@@ -130,6 +133,43 @@ class Renderer:
         if variant is not None:
             args += ["--values", str(variant_files(self.chart)[variant])]
         return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+
+
+@dataclass(frozen=True)
+class Release:
+    """What ``helm install`` would record: its hooks and its manifest.
+
+    The manifest is what ``helm upgrade`` compares and applies; hooks (``helm test`` Pods)
+    run only when asked for. Objects from the chart's crds/ directory are in neither: Helm
+    installs those once, before the manifest, and never upgrades them.
+    """
+
+    hooks: Manifests
+    manifest: Manifests
+
+
+def release(
+    helm: str, chart: Path, values: Mapping[str, Any] | None = None
+) -> Release:
+    """``helm install --dry-run=client`` (no cluster is contacted), split into its sections."""
+    args = [
+        helm, "install", RELEASE, str(chart), "--namespace", RELEASE_NAMESPACE, "--dry-run=client"
+    ]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as values_file:
+        if values is not None:
+            yaml.safe_dump(dict(values), values_file)
+            values_file.flush()
+            args += ["--values", values_file.name]
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    if result.returncode != 0:
+        raise RenderError(result.stderr.strip())
+    text = result.stdout.split("\nNOTES:\n", 1)[0]
+    _, hooks, manifest = re.split(r"^(?:HOOKS|MANIFEST):\n", text, flags=re.MULTILINE)
+
+    def parse(section: str) -> Manifests:
+        return Manifests(objects=[obj for obj in yaml.safe_load_all(section) if obj])
+
+    return Release(hooks=parse(hooks), manifest=parse(manifest))
 
 
 def notes(helm: str, chart: Path, *set_values: str) -> str:

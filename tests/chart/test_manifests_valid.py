@@ -15,7 +15,9 @@ from .rendering import Manifests, Renderer, variant_files
 KUBERNETES_VERSION = "1.30"
 VARIANTS = [None, *variant_files(CHART)]
 # Kinds kubernetes-validate has no schema for; checked against their CRDs or by shape.
-CUSTOM_KINDS = {"ClusterKopfPeering", "KopfPeering", "PrometheusRule", "ServiceMonitor"}
+CUSTOM_KINDS = {
+    "ClusterKopfPeering", "KopfPeering", "PodMonitor", "PrometheusRule", "ServiceMonitor"
+}
 
 
 def _validate(obj: dict[str, Any]) -> None:

@@ -95,3 +95,43 @@ app.kubernetes.io/part-of: external-identity-operator
 - {{ . | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* Labels of the `helm test` pod: not the operator's selector labels, which its ReplicaSet,
+Service and PodMonitor select on. */}}
+{{- define "eio.testLabels" -}}
+helm.sh/chart: {{ include "eio.chart" . }}
+app.kubernetes.io/name: {{ include "eio.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: external-identity-operator
+app.kubernetes.io/component: test
+{{- end -}}
+
+{{/* The NetworkPolicy's podSelector: the operator pods and the `helm test` pod. */}}
+{{- define "eio.networkPolicyPods" -}}
+matchLabels:
+  app.kubernetes.io/instance: {{ .Release.Name }}
+matchExpressions:
+  - key: app.kubernetes.io/name
+    operator: In
+    values:
+      - {{ include "eio.name" . }}
+      - {{ include "eio.name" . }}-test
+{{- end -}}
+
+{{/* One NetworkPolicy egress rule from {ports, cidrs}: no `to` (any destination) without CIDRs. */}}
+{{- define "eio.networkPolicyEgress" -}}
+ports:
+  {{- range .ports }}
+  - port: {{ . }}
+    protocol: TCP
+  {{- end }}
+{{- with .cidrs }}
+to:
+  {{- range . }}
+  - ipBlock:
+      cidr: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
