@@ -6,6 +6,7 @@ failure or a short TTL shows within seconds; its output is kept for assertions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,6 +19,8 @@ from typing import IO
 
 import httpx
 
+from support.zygote import Zygote
+
 __all__ = [
     "AMBIENT_AWS_ENV",
     "COMMAND",
@@ -29,7 +32,8 @@ __all__ = [
     "metric",
 ]
 
-COMMAND = (sys.executable, "-m", "external_identity", "--log-level", "DEBUG", "run")
+ARGV = ("--log-level", "DEBUG", "run")
+COMMAND = (sys.executable, "-m", "external_identity", *ARGV)
 FAST_ARGS = (
     "--backoff-base", "0.5",
     "--backoff-cap", "2",
@@ -60,17 +64,30 @@ def clean_env(*overlays: Mapping[str, str]) -> dict[str, str]:
 
 @dataclass
 class OperatorProcess:
-    """:data:`COMMAND` + :data:`FAST_ARGS` + ``args``, its output kept in a temporary file."""
+    """:data:`COMMAND` + :data:`FAST_ARGS` + ``args``, its output kept in a temporary file.
+
+    With a ``zygote`` (the tests), the process is forked from one that has already imported
+    the operator, and runs the same ``main`` as :data:`COMMAND` would; without (the bench),
+    it is started from scratch, import time included.
+    """
 
     env: dict[str, str]
     args: tuple[str, ...]
+    zygote: Zygote | None = None
     _process: subprocess.Popen[bytes] | None = None
+    _forked: int | None = None
     _log: IO[bytes] | None = None
     #: The output of every run that has been stopped, in order.
     logs: list[str] = field(default_factory=list)
 
     def start(self) -> None:
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives from start() to stop()
+        # Lives from start() to stop(); named, so a forked process can open it too.
+        self._log = tempfile.NamedTemporaryFile()  # noqa: SIM115
+        if self.zygote is not None:
+            self._forked = self.zygote.start(
+                [*ARGV, *FAST_ARGS, *self.args], self.env, self._log.name
+            )
+            return
         self._process = subprocess.Popen(
             [*COMMAND, *FAST_ARGS, *self.args],
             env=self.env,
@@ -81,24 +98,36 @@ class OperatorProcess:
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT`: the exit code (None if not running;
         negative: killed by that signal)."""
-        if self._process is None or self._log is None:
+        if self.pid is None or self._log is None:
             return None
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            code = self._process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            code = self._process.wait()
+        code = self._terminate()
         self._log.seek(0)
         self.logs.append(self._log.read().decode(errors="replace"))
         self._log.close()
-        self._process = self._log = None
+        self._process = self._log = self._forked = None
         return code
+
+    def _terminate(self) -> int:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                return self._process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                return self._process.wait()
+        assert self.zygote is not None and self._forked is not None
+        for signum, timeout in ((signal.SIGTERM, STOP_TIMEOUT), (signal.SIGKILL, 60)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._forked, signum)
+            code = self.zygote.wait(self._forked, timeout)
+            if code is not None:
+                return code
+        raise RuntimeError(f"operator process {self._forked} does not exit")
 
     @property
     def pid(self) -> int | None:
         """The running process's id (None when stopped)."""
-        return None if self._process is None else self._process.pid
+        return self._forked if self._process is None else self._process.pid
 
     @property
     def output(self) -> str:

@@ -11,6 +11,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
+from support.zygote import Zygote
 
 from tests.operator.harness import Cluster
 
@@ -31,12 +32,23 @@ def operator_env(kube_api: KubeAPI, aws_env: dict[str, str]) -> dict[str, str]:
     return clean_env(aws_env, kube_api.env())
 
 
+@pytest.fixture(scope="session")
+def zygote() -> Iterator[Zygote]:
+    """One process per test session that has imported the operator; each test's operator is
+    forked from it (see support/zygote.py)."""
+    forking = Zygote()
+    yield forking
+    forking.close()
+
+
 @pytest.fixture
-def start_operator(operator_env: dict[str, str]) -> Iterator[Callable[..., OperatorProcess]]:
+def start_operator(
+    operator_env: dict[str, str], zygote: Zygote
+) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
     def start(*args: str, env: dict[str, str] | None = None) -> OperatorProcess:
-        process = OperatorProcess(env=env or operator_env, args=args)
+        process = OperatorProcess(env=env or operator_env, args=args, zygote=zygote)
         process.start()
         started.append(process)
         return process
