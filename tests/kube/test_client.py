@@ -158,10 +158,6 @@ def test_a_directory_given_as_kubeconfig_is_a_configuration_error(tmp_path: Path
         load_api_client(str(tmp_path))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: load_api_client catches only ConfigException and OSError, so a kubeconfig "
-    "that is not YAML (yaml.YAMLError) or not a mapping (TypeError) escapes as a traceback"
-))
 @pytest.mark.parametrize("content", ["a: [", "just a string"])
 def test_a_kubeconfig_that_is_not_a_yaml_mapping_is_a_configuration_error(
     tmp_path: Path, content: str

@@ -75,10 +75,6 @@ def test_a_key_kubernetes_would_refuse_is_a_configuration_error_naming_it(bad: s
     assert TOKEN not in str(refused.value)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "product bug: SecretKeys(token='') (e.g. `exchange --secret-key ''`) drops the token key "
-    "and secret_data returns {}, so an empty Secret is written instead of a clear error"
-))
 def test_an_empty_token_key_is_refused_rather_than_writing_a_secret_without_the_token() -> None:
     with pytest.raises(ConfigurationError, match="invalid Secret data key"):
         secret_data(SecretKeys(token=""), issued())

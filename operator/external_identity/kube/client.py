@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import yaml
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
@@ -29,6 +30,12 @@ def load_api_client(
         )
     except (ConfigException, OSError) as error:
         raise ConfigurationError(f"cannot load Kubernetes configuration: {error}") from None
+    except (yaml.YAMLError, TypeError, AttributeError):
+        # yaml's message quotes the file, which may hold a token: say where, not what.
+        raise ConfigurationError(
+            f"cannot load Kubernetes configuration: {kubeconfig or '$KUBECONFIG'} is not a "
+            "kubeconfig (a YAML mapping)"
+        ) from None
     return client.ApiClient(configuration)
 
 

@@ -191,7 +191,7 @@ def _b64(value: str) -> str:
 def secret_data(keys: SecretKeys, token: IssuedToken) -> dict[str, str]:
     """The Secret's base64 ``data``: each configured key with its value."""
     names = keys.names()
-    bad = [name for name in names if not _SECRET_KEY.match(name)]
+    bad = [name for name in dict.fromkeys((keys.token, *names)) if not _SECRET_KEY.match(name)]
     if bad:
         raise ConfigurationError(
             f"invalid Secret data key(s) {', '.join(map(repr, bad))}: keys may only contain "

@@ -13,7 +13,6 @@ from support.peers.sts_peer import StsPeer
 from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.errors import CredentialsUnavailable
 from external_identity.exchange.workloads import ServiceAccountCredentials
-from external_identity.exchange.workloads.kube import IssuedKubeToken, ReusedToken
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -143,22 +142,6 @@ async def test_an_azure_binding_proves_the_apps_object_id(
     assert {proof.principal for proof in proofs} == {app.oid}
     assert len(entra_peer.token_requests()) == 1
     assert _count(kube_api, "serviceaccounts/token") == 1
-
-
-def test_a_kubernetes_token_is_reused_until_most_of_its_lifetime_has_passed() -> None:
-    now = [0.0]
-    issued: list[str] = []
-
-    def request() -> IssuedKubeToken:
-        issued.append(f"token-{len(issued)}")
-        return IssuedKubeToken(issued[-1], lifetime=1000)
-
-    token = ReusedToken(request, monotonic=lambda: now[0])
-    assert token.get() == "token-0"
-    now[0] = 799
-    assert token.get() == "token-0"
-    now[0] = 800
-    assert token.get() == "token-1" and len(issued) == 2
 
 
 async def test_a_watch_event_for_an_unchanged_account_keeps_its_credentials(
