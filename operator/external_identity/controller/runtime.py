@@ -20,6 +20,7 @@ from external_identity.controller.bindings.fleet import BindingFleet, BindingKey
 from external_identity.controller.bindings.reconciler import BindingReconciler
 from external_identity.controller.events import EventPoster
 from external_identity.controller.identities.cache import IdentityCache
+from external_identity.controller.identities.events import IdentityEvents
 from external_identity.controller.identities.probe import IdentityProbe
 from external_identity.controller.identities.status import IdentityStatuses
 from external_identity.controller.metrics import Metrics
@@ -37,7 +38,7 @@ from external_identity.controller.watching.legacy import release
 from external_identity.controller.watching.listing import Lister
 from external_identity.controller.watching.peering import Peering, PeeringGate
 from external_identity.exchange.pool import ExchangePool, credential_sources
-from external_identity.kube.client import load_api_client
+from external_identity.kube.client import connect
 from external_identity.secrets.cache import SecretCache
 from external_identity.secrets.store import TokenSecrets
 from external_identity.secrets.writer import SecretWriter
@@ -58,12 +59,15 @@ class Runtime:
     events: EventPoster
     metrics: Metrics
     identity_statuses: IdentityStatuses
+    #: The pod's namespace, or the kubeconfig context's: kopf's default for its own Events.
+    kube_namespace: str | None = None
     identities: IdentityCache = field(default_factory=IdentityCache)
     rng: random.Random = field(default_factory=random.Random)
     fleet: BindingFleet = field(init=False)
     probe: IdentityProbe = field(init=False)
     #: Restart on rotation (--restart-on-rotation); None when off.
     rollouts: Rollouts | None = field(init=False, default=None)
+    identity_events: IdentityEvents = field(init=False)
     _gate: asyncio.Task[None] | None = None
     _identity_informer: Informer[dict[str, Any]] | None = None
     _secret_informer: Informer[SeenSecret] | None = None
@@ -90,6 +94,9 @@ class Runtime:
                 active=lambda: self.fleet.acting,
             )
         self.metrics.bindings.on_change = self.recount
+        # Posted where identity status is kept: one operator, not every shard.
+        self.identity_events = IdentityEvents(self.events, clock=self.clock,
+                                              enabled=self.identity_statuses.enabled)
         self.probe = IdentityProbe(
             prove=self.pool.operator_proof, identities=self.identities, statuses=self.statuses,
             principals=self.identity_statuses.saw_principal, clock=self.clock,
@@ -158,7 +165,7 @@ class Runtime:
         self.identities.clear()
         self._identity_informer = Informer("ExternalIdentity", [lister.identities()], IdentityFeed(
             self.identities, changed=self._identity_changed, deleted=self._identity_deleted,
-            recount=self.recount,
+            recount=self.recount, seen=self.identity_events.seen,
         ))
         self._identity_informer.start()
         await self._identity_informer.synced.wait()
@@ -230,7 +237,11 @@ class Runtime:
         await asyncio.to_thread(self.api.close)
 
 
-async def build_runtime(settings: OperatorSettings) -> Runtime:
+async def build_runtime(
+    settings: OperatorSettings, *, kubeconfig: str | None = None, context: str | None = None
+) -> Runtime:
+    """Everything, reaching the cluster in-cluster or through the kubeconfig (``$KUBECONFIG``),
+    or through ``kubeconfig`` and ``context`` when given."""
     loop = asyncio.get_running_loop()
     # Blocking Kubernetes client calls run in threads; size the pool to match its connections.
     loop.set_default_executor(
@@ -239,8 +250,9 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
     # The informers hold a connection each for their watch: identities, then bindings and
     # Secrets per scope.
     watches = 1 + 2 * max(1, len(settings.namespaces))
-    api = await asyncio.to_thread(load_api_client,
-                                  pool_size=settings.kubernetes_threads + watches)
+    connection = await asyncio.to_thread(connect, kubeconfig, context,
+                                         pool_size=settings.kubernetes_threads + watches)
+    api = connection.api
     metrics = Metrics()
     if settings.metrics_port is not None:
         metrics.serve(settings.metrics_port)
@@ -275,4 +287,5 @@ async def build_runtime(settings: OperatorSettings) -> Runtime:
         identity_statuses=IdentityStatuses(
             statuses, enabled=not settings.namespaces and not settings.binding_selector
         ),
+        kube_namespace=connection.namespace,
     )
