@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["BINDINGS", "BINDING_KIND", "GROUP", "IDENTITIES", "VERSION"]
+__all__ = ["BINDINGS", "BINDING_KIND", "GROUP", "IDENTITIES", "IDENTITY_KIND", "VERSION"]
 
 GROUP = "externalidentity.dev"
 VERSION = "v1alpha1"
 BINDINGS = "serviceaccountbindings"
 IDENTITIES = "externalidentities"
 BINDING_KIND = "ServiceAccountBinding"
+IDENTITY_KIND = "ExternalIdentity"

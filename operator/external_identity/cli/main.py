@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from external_identity import __version__
 from external_identity.cli.exchange import add_exchange_parser
 from external_identity.cli.explain.command import add_explain_parser
-from external_identity.cli.logsetup import LOG_LEVELS, configure_logging
+from external_identity.cli.logsetup import LOG_LEVELS, configure_logging, log_level
 from external_identity.cli.run import add_run_parser
 from external_identity.errors import (
     ConfigurationError,
@@ -46,8 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--log-level", choices=LOG_LEVELS,
-        help="log verbosity (default: WARNING; INFO for `run`)",
+        "--log-level", type=log_level, choices=LOG_LEVELS, metavar="LEVEL",
+        help="log verbosity, in any case: debug, info, warning or error (default: warning; "
+        "info for `run`)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_exchange_parser(commands)

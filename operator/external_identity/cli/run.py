@@ -6,7 +6,7 @@ import argparse
 import random
 
 from external_identity.cli.args import non_negative_float, percent, positive_float, positive_int
-from external_identity.cli.logsetup import LOG_FORMATS, LOG_LEVELS
+from external_identity.cli.logsetup import LOG_FORMATS, LOG_LEVELS, log_level
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import ConfigurationError
 
@@ -19,9 +19,19 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         help="run the operator: keep every ServiceAccountBinding's Secret holding a fresh token",
         description=(
             "Run the controller against the cluster of the in-cluster service account or "
-            "the current kubeconfig. Watches ExternalIdentity and ServiceAccountBinding "
-            "resources and keeps each binding's Secret filled with a valid token."
+            "the current kubeconfig (or --kubeconfig/--context). Watches ExternalIdentity and "
+            "ServiceAccountBinding resources and keeps each binding's Secret filled with a "
+            "valid token."
         ),
+    )
+    parser.add_argument(
+        "--kubeconfig", metavar="PATH",
+        help="reach the cluster through this kubeconfig file (default: the in-cluster service "
+        "account, else $KUBECONFIG or ~/.kube/config)",
+    )
+    parser.add_argument(
+        "--context", metavar="NAME",
+        help="use this context of the kubeconfig (default: its current context)",
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
@@ -43,13 +53,14 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "so the default with --peering is a random one per process",
     )
     parser.add_argument(
-        "--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS,
-        help="log verbosity (same as the global --log-level)",
+        "--log-level", default=argparse.SUPPRESS, type=log_level, choices=LOG_LEVELS,
+        metavar="LEVEL", help="log verbosity (same as the global --log-level)",
     )
     parser.add_argument(
         "--log-format", default="plain", choices=LOG_FORMATS,
-        help="plain text, one JSON object per line, or plain with source locations "
-        "(default: %(default)s)",
+        help="plain text, one JSON object per line (UTC RFC 3339 time, level, logger, "
+        "message, and kind/namespace/name of the object a line is about), or plain with "
+        "source locations (default: %(default)s)",
     )
     parser.add_argument(
         "--liveness", metavar="URL",
@@ -150,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
             peering_name=args.peering,
             priority=priority,
             liveness_endpoint=args.liveness,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
         )
     )
     return 0

@@ -25,6 +25,7 @@ from external_identity.controller.bindings.fleet import BindingFleet
 from external_identity.controller.bindings.reconciler import BindingParts
 from external_identity.controller.events import EventPoster
 from external_identity.controller.identities.cache import IdentityCache
+from external_identity.controller.identities.events import IdentityEvents
 from external_identity.controller.identities.probe import IdentityProbe
 from external_identity.controller.identities.status import IdentityStatuses
 from external_identity.controller.metrics import Metrics
@@ -37,7 +38,7 @@ from external_identity.controller.watching.listing import Lister
 from external_identity.controller.watching.peering import Peering, PeeringGate
 from external_identity.controller.watching.watchers import Watchers
 from external_identity.exchange.pool import ExchangePool, credential_sources
-from external_identity.kube.client import load_api_client
+from external_identity.kube.client import KubeConnection, connect
 from external_identity.secrets.cache import SecretCache
 from external_identity.secrets.store import TokenSecrets
 from external_identity.secrets.writer import SecretWriter
@@ -62,6 +63,8 @@ class Operator:
     rollouts: Rollouts | None
     fleet: BindingFleet
     watchers: Watchers
+    #: The pod's namespace, or the kubeconfig context's: kopf's default for its own Events.
+    kube_namespace: str | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closed: bool = False
 
@@ -114,9 +117,20 @@ class Operator:
         await asyncio.to_thread(self.api.close)
 
 
-async def assemble(settings: OperatorSettings, *, clock: Clock = utcnow) -> Operator:
-    """Build the operator; nothing is listed or stepped before :meth:`Operator.start`."""
-    api = await _kubernetes_client(settings)
+async def assemble(
+    settings: OperatorSettings,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    clock: Clock = utcnow,
+) -> Operator:
+    """Build the operator; nothing is listed or stepped before :meth:`Operator.start`.
+
+    It reaches the cluster in-cluster or through the kubeconfig (``$KUBECONFIG``), or through
+    ``kubeconfig`` and ``context`` when given.
+    """
+    connection = await _connect(settings, kubeconfig, context)
+    api = connection.api
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     identities, secret_cache = IdentityCache(), SecretCache()
 
@@ -134,6 +148,8 @@ async def assemble(settings: OperatorSettings, *, clock: Clock = utcnow) -> Oper
     statuses, events = StatusWriter(custom), EventPoster(core)
 
     identity_statuses = IdentityStatuses(statuses, enabled=_writes_identity_status(settings))
+    # Posted where identity status is kept: one operator, not every shard.
+    identity_events = IdentityEvents(events, clock=clock, enabled=identity_statuses.enabled)
     probe = IdentityProbe(
         prove=pool.operator_proof, identities=identities, statuses=statuses,
         principals=identity_statuses.saw_principal, clock=clock,
@@ -174,7 +190,7 @@ async def assemble(settings: OperatorSettings, *, clock: Clock = utcnow) -> Oper
         lister=Lister(custom, core, settings.namespaces, settings.binding_selector),
         identities=(identities, IdentityFeed(
             identities, changed=identity_changed, deleted=identity_deleted,
-            recount=fleet.recount,
+            recount=fleet.recount, seen=identity_events.seen,
         )),
         secrets=(secret_cache, SecretFeed(secret_cache, fleet.wake)),
         bindings=BindingFeed(fleet, partial(release, custom)),
@@ -182,11 +198,13 @@ async def assemble(settings: OperatorSettings, *, clock: Clock = utcnow) -> Oper
     return Operator(
         settings=settings, api=api, clock=clock, pool=pool, events=events,
         identity_statuses=identity_statuses, probe=probe, rollouts=rollouts, fleet=fleet,
-        watchers=watchers,
+        watchers=watchers, kube_namespace=connection.namespace,
     )
 
 
-async def _kubernetes_client(settings: OperatorSettings) -> client.ApiClient:
+async def _connect(
+    settings: OperatorSettings, kubeconfig: str | None, context: str | None
+) -> KubeConnection:
     loop = asyncio.get_running_loop()
     # Blocking Kubernetes client calls run in threads; size the pool to match its connections.
     loop.set_default_executor(
@@ -195,7 +213,7 @@ async def _kubernetes_client(settings: OperatorSettings) -> client.ApiClient:
     # The informers hold a connection each for their watch: identities, then bindings and
     # Secrets per scope.
     watches = 1 + 2 * max(1, len(settings.namespaces))
-    return await asyncio.to_thread(load_api_client,
+    return await asyncio.to_thread(connect, kubeconfig, context,
                                    pool_size=settings.kubernetes_threads + watches)
 
 

@@ -36,9 +36,27 @@ def _operator(memo: kopf.Memo) -> Operator:
 
 
 @kopf.on.login(registry=registry)
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The pod's service account in a cluster, else the kubeconfig (``$KUBECONFIG``)."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    """What the operator's client connects with (the pod's service account in a cluster, else
+    the kubeconfig, or ``run --kubeconfig/--context``): kopf and the fleet reach one API server
+    as one user. Read anew at each login, so a rotated service account token is picked up."""
+    operator = _operator(memo)
+    configuration = operator.api.configuration
+    header = (configuration.get_api_key_with_prefix("BearerToken")
+              or configuration.get_api_key_with_prefix("authorization"))
+    scheme, _space, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=configuration.host,
+        ca_path=configuration.ssl_ca_cert,
+        insecure=not configuration.verify_ssl,
+        username=configuration.username or None,
+        password=configuration.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=configuration.cert_file,
+        private_key_path=configuration.key_file,
+        default_namespace=operator.kube_namespace,
+    )
 
 
 @kopf.on.startup(registry=registry)

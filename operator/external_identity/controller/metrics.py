@@ -3,15 +3,32 @@
 Per-binding series (token expiry, TTL, last outcome) are removed when the binding is, and the
 binding and Ready counts are read from the fleet when scraped (see :meth:`Metrics.count_bindings`),
 so both are right after a restart and never drift.
+
+The registry also holds what every Prometheus client exports by default: the process
+(``process_*``: CPU, memory, open file descriptors, start time), the Python runtime
+(``python_info``) and its garbage collector (``python_gc_*``); and
+``external_identity_build_info{version, python_version}``, always 1, to tell which release runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import platform
 from collections.abc import Callable
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
+
+from external_identity import __version__
 
 __all__ = ["BindingMetrics", "Metrics"]
 
@@ -68,6 +85,15 @@ class BindingMetrics:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        Gauge(
+            "external_identity_build_info",
+            "The operator's release and Python version; always 1.",
+            ["version", "python_version"],
+            registry=self.registry,
+        ).labels(__version__, platform.python_version()).set(1)
         self.exchanges = Counter(
             "external_identity_exchanges",
             "Token exchanges by provider and outcome (a condition reason).",

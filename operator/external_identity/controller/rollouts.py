@@ -46,6 +46,7 @@ from external_identity.api.times import Clock, parse_rfc3339
 from external_identity.controller.decide.timing import retry_delay
 from external_identity.errors import KubernetesApiError
 from external_identity.kube.calls import api_failure, call_api
+from external_identity.logrefs import about
 
 __all__ = [
     "FINGERPRINT_ANNOTATION",
@@ -100,6 +101,11 @@ class Workload:
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
+
+    @property
+    def log_extra(self) -> dict[str, Any]:
+        """``extra`` for log lines about this workload."""
+        return about(self.kind, self.name, self.namespace)
 
 
 def _pairs(text: str) -> dict[str, str]:
@@ -218,7 +224,7 @@ class Rollouts:
             return
         if key not in self._workloads:
             log.info("%s restarts when the token of %s is rotated", workload,
-                     ", ".join(sorted(workload.follows)))
+                     ", ".join(sorted(workload.follows)), extra=workload.log_extra)
         self._workloads[key] = workload
         if not self._active():  # a standby replica's newest tokens go stale
             self._latest.clear()
@@ -283,7 +289,8 @@ class Rollouts:
                 now = self._clock()
                 if due is not None and due > now:
                     log.info("%s: restart for a rotated token deferred to %s (minimum interval "
-                             "%gs)", workload, due.isoformat(), self._min_interval)
+                             "%gs)", workload, due.isoformat(), self._min_interval,
+                             extra=workload.log_extra)
                     await asyncio.sleep((due - now).total_seconds())
                     continue
                 updates = stale_fingerprints(workload, self._pending.pop(key), rotation=True)
@@ -300,7 +307,7 @@ class Rollouts:
                                         cap=self._retry_cap_seconds, retry_after=None,
                                         rng=self._rng)
                     log.warning("%s: cannot restart it for a rotated token, retrying in %gs: %s",
-                                workload, delay, _describe(error))
+                                workload, delay, _describe(error), extra=workload.log_extra)
                     await asyncio.sleep(delay)
         finally:
             if self._tasks.get(key) is asyncio.current_task():
@@ -318,7 +325,8 @@ class Rollouts:
         written = {**workload.fingerprints, **updates}
         self._applied[workload.key] = (written, now)
         log.info("%s restarted: the token of %s was rotated (fingerprint %s)", workload,
-                 ", ".join(sorted(updates)), ", ".join(sorted(updates.values())))
+                 ", ".join(sorted(updates)), ", ".join(sorted(updates.values())),
+                 extra=workload.log_extra)
 
 
 def _describe(error: ApiException | KubernetesApiError) -> str:

@@ -35,6 +35,10 @@ class RunOptions:
     peering_name: str | None = None
     priority: int = 0
     liveness_endpoint: str | None = None
+    #: Reach the cluster through this kubeconfig file and/or context (None: in-cluster, else
+    #: ``$KUBECONFIG`` and its current context).
+    kubeconfig: str | None = None
+    context: str | None = None
 
 
 def _stop_on_signals() -> asyncio.Event:
@@ -61,7 +65,8 @@ async def operate(options: RunOptions, *, stop_flag: asyncio.Event | None = None
     peering = None
     if options.peering_name is not None:
         peering = Peering.for_this_process(options.peering_name, options.priority)
-    operator = await assemble(options.settings)
+    operator = await assemble(options.settings, kubeconfig=options.kubeconfig,
+                              context=options.context)
     operator.start(peering)
     try:
         if peering is None:

@@ -45,6 +45,7 @@ from external_identity.errors import (
 )
 from external_identity.exchange.tokens import IssuedToken
 from external_identity.kube.calls import api_failure, call_api
+from external_identity.logrefs import about
 from external_identity.secrets.data import (
     MANAGED_BY_LABEL,
     OWNER_ANNOTATION,
@@ -64,6 +65,10 @@ T = TypeVar("T")
 
 #: How many stale-resourceVersion conflicts a write or delete absorbs before giving up.
 DEFAULT_CONFLICT_RETRIES = 5
+
+
+def _about(target: SecretTarget) -> dict[str, Any]:
+    return about("Secret", target.name, target.namespace)
 
 
 def _text(value: str | bytes) -> str:
@@ -134,14 +139,14 @@ class SecretWriter:
                         "create", target, self._api.create_namespaced_secret,
                         target.namespace, self._body(target, token, data, None))
                     logger.info("Created Secret %s (expires %s)", target.ref,
-                                rfc3339(token.expires_at))
+                                rfc3339(token.expires_at), extra=_about(target))
                     return self._json(stored)
                 self._ensure_ours(current, target)
                 stored = await self._call(
                     "replace", target, self._api.replace_namespaced_secret,
                     target.name, target.namespace, self._body(target, token, data, current))
                 logger.info("Replaced Secret %s (expires %s)", target.ref,
-                            rfc3339(token.expires_at))
+                            rfc3339(token.expires_at), extra=_about(target))
                 return self._json(stored)
             except _Stale:
                 if current is None:  # created by someone else since we looked: once is enough
@@ -178,7 +183,8 @@ class SecretWriter:
             if current is None:
                 return False
             if self._not_ours(current, target) is not None:
-                logger.info("Not deleting Secret %s: it is not ours", target.ref)
+                logger.info("Not deleting Secret %s: it is not ours", target.ref,
+                            extra=_about(target))
                 return False
             metadata = current.metadata or V1ObjectMeta()
             preconditions = V1Preconditions(
@@ -192,7 +198,7 @@ class SecretWriter:
                 continue  # changed or replaced since we read it: look again
             except _Gone:
                 return False
-            logger.info("Deleted Secret %s", target.ref)
+            logger.info("Deleted Secret %s", target.ref, extra=_about(target))
             return True
         raise SecretWriteError(
             f"Secret {target.ref} kept changing while being deleted; gave up after "

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from external_identity.errors import ConfigurationError
 
 if TYPE_CHECKING:  # the checks load azure-identity, jsonschema and the CRDs: only for explain
     from external_identity.cli.explain.inputs import Subject
-    from external_identity.cli.explain.state import Finding
+    from external_identity.cli.explain.state import Context, Finding
 
 __all__ = ["add_explain_parser", "explain"]
 
@@ -41,7 +43,13 @@ they need a Kubernetes token of the workload's ServiceAccount, which explain doe
 
 exit status: 0 when every check ran passed; otherwise as `exchange`: 2 for a spec/input
 problem, 3 for credentials, 4 when the token service refused, 5 when it (or TLS) failed.
+
+-o json prints the report as one JSON document instead (where the text goes: stdout, or
+stderr with --exchange): {"identity", "binding", "result": "passed" | "failed", "stoppedAt",
+"passed", "notChecked", "findings": [{"check", "verdict", "seen", "fix"}, ...]}; the exit
+status and the error on stderr are the same as in text.
 """
+OUTPUTS = ("text", "json")
 
 
 def add_explain_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -79,6 +87,10 @@ def add_explain_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "--kubeconfig", help="without -f: kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
     )
     parser.add_argument("--context", help="without -f: kubeconfig context (default: current)")
+    parser.add_argument(
+        "-o", "--output", choices=OUTPUTS, default="text",
+        help="the report as aligned text, or as one JSON document (default: %(default)s)",
+    )
     parser.set_defaults(handler=explain)
 
 
@@ -110,6 +122,26 @@ def _print(finding: Finding, out: TextIO) -> None:
     out.flush()
 
 
+def _document(
+    ctx: Context, findings: Sequence[Finding], *, passed: int, skipped: int
+) -> dict[str, Any]:
+    """The report as ``-o json`` prints it: what a text report says, nothing more."""
+    failed = findings[-1].verdict == "failed"
+    return {
+        "identity": ctx.identity_name,
+        "binding": ctx.binding_name if ctx.subject.binding is not None else None,
+        "result": "failed" if failed else "passed",
+        "stoppedAt": findings[-1].check if failed else None,
+        "passed": passed,
+        "notChecked": skipped,
+        "findings": [
+            {"check": finding.check, "verdict": finding.verdict, "seen": finding.seen,
+             "fix": finding.fix or None}
+            for finding in findings
+        ],
+    }
+
+
 async def _explain(args: argparse.Namespace) -> int:
     from external_identity.cli.explain.checks import run_checks
     from external_identity.cli.explain.state import Context
@@ -122,20 +154,27 @@ async def _explain(args: argparse.Namespace) -> int:
             "the token is for"
         )
     report = sys.stderr if args.exchange else sys.stdout
+    as_json = args.output == "json"
     ctx = Context(subject, exchange=args.exchange)
     findings: list[Finding] = []
     async for finding in run_checks(ctx):
-        _print(finding, report)
+        if not as_json:
+            _print(finding, report)
         findings.append(finding)
     passed = sum(1 for finding in findings if finding.verdict == "ok")
     skipped = sum(1 for finding in findings if finding.verdict == "not checked")
     last = findings[-1]
-    if last.verdict == "failed":
+    if as_json:
+        json.dump(_document(ctx, findings, passed=passed, skipped=skipped), report, indent=2)
+        print(file=report, flush=True)
+    elif last.verdict == "failed":
         print(f"stopped at {last.check}: {passed} passed before it", file=report)
+    else:
+        note = f", {skipped} not checked" if skipped else ""
+        print(f"{passed} checks passed{note}", file=report)
+    if last.verdict == "failed":
         assert last.error is not None
         raise last.error
-    note = f", {skipped} not checked" if skipped else ""
-    print(f"{passed} checks passed{note}", file=report)
     if ctx.issued is not None:
         sys.stdout.write(no_store_document(ctx.issued))
     return 0

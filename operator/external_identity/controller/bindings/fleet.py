@@ -25,10 +25,12 @@ from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
+from external_identity.api.resources import BINDING_KIND
 from external_identity.api.specs import referenced_identity
 from external_identity.controller.bindings.duequeue import NO_TOKEN, DueQueue
 from external_identity.controller.bindings.reconciler import BindingParts, BindingReconciler
 from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
+from external_identity.logrefs import about
 
 __all__ = ["BindingFleet", "BindingKey"]
 
@@ -217,7 +219,7 @@ class BindingFleet:
                 raise
             except Exception:  # a bug must not stop the other bindings
                 log.exception("%s/%s: step failed unexpectedly; retrying in %ss", *key,
-                              self._retry)
+                              self._retry, extra=about(BINDING_KIND, key[1], key[0]))
             finally:
                 held = binding.reconciler.held
                 urgency = held.expires_at.timestamp() if held is not None else NO_TOKEN

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from external_identity.api.problems import Problem, problem_for
+from external_identity.api.resources import BINDING_KIND
 from external_identity.api.times import Clock, rfc3339
 from external_identity.controller.bindings import outcomes
 from external_identity.controller.decide.backoffs import Backoff, after_failure, restored_backoff
@@ -41,6 +42,7 @@ from external_identity.controller.settings import OperatorSettings
 from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import ExternalIdentityError, SecretConflict
 from external_identity.exchange.pool import ExchangePool
+from external_identity.logrefs import about
 from external_identity.secrets.data import SecretTarget, StoredToken
 from external_identity.secrets.store import TokenSecrets
 from external_identity.secrets.targets import read_target
@@ -96,6 +98,8 @@ class BindingReconciler:
         self.namespace = namespace
         self.name = name
         self.uid = uid
+        #: ``extra`` for this binding's log lines.
+        self._about = about(BINDING_KIND, name, namespace)
         self._identities = parts.identities
         self._pool = parts.pool
         self._secrets = parts.secrets
@@ -141,7 +145,8 @@ class BindingReconciler:
             )
             if self.backoff.retry_at is not None:
                 log.info("%s/%s: resuming the backoff of its last failure; next attempt at %s",
-                         self.namespace, self.name, rfc3339(self.backoff.retry_at))
+                         self.namespace, self.name, rfc3339(self.backoff.retry_at),
+                         extra=self._about)
         if self._unwritten is not None:
             await self._write_status({})
         try:
@@ -193,14 +198,14 @@ class BindingReconciler:
                                     expires_at=held.expires_at)
                 log.info("%s/%s: resumed the token in Secret %s (expires %s, refresh at %s)",
                          self.namespace, self.name, held.target.name, rfc3339(held.expires_at),
-                         rfc3339(held.refresh_at))
+                         rfc3339(held.refresh_at), extra=self._about)
                 return self._seconds_until(held.refresh_at)
             case Repair(held=held):
                 assert held.token is not None
                 await self._secrets.write(held.target, held.token, known=known)
                 self.held = held
                 log.info("%s/%s: rewrote drifted Secret %s", self.namespace, self.name,
-                         held.target.name)
+                         held.target.name, extra=self._about)
                 return self._seconds_until(held.refresh_at)
             case Exchange():
                 return await self._exchange(plan, situation, known, inputs)
@@ -253,7 +258,7 @@ class BindingReconciler:
         )
         await self._report(report)
         log.info("%s/%s: issued a token (ttl %ss); next refresh at %s", self.namespace,
-                 self.name, token.ttl, rfc3339(held.refresh_at))
+                 self.name, token.ttl, rfc3339(held.refresh_at), extra=self._about)
         return self._seconds_until(held.refresh_at)
 
     def _saw_principal(self, plan: Exchange, principal: str | None) -> None:
@@ -272,7 +277,7 @@ class BindingReconciler:
         if not deleted:
             return None
         log.warning("%s/%s: deleted Secret %s: access was revoked", self.namespace, self.name,
-                    target.name)
+                    target.name, extra=self._about)
         return target.name
 
     async def _fail(
@@ -292,7 +297,7 @@ class BindingReconciler:
         condition = report.status["conditions"][-1]
         self._metrics.attempted(self.key, condition["reason"])
         log.warning("%s/%s: %s: %s", self.namespace, self.name, condition["reason"],
-                    condition["message"])
+                    condition["message"], extra=self._about)
         assert self.backoff.retry_at is not None
         return self._seconds_until(self.backoff.retry_at)
 
@@ -324,7 +329,7 @@ class BindingReconciler:
             )
         except ExternalIdentityError as error:
             log.warning("%s/%s: status not written, will retry: %s", self.namespace, self.name,
-                        error)
+                        error, extra=self._about)
             self._unwritten = patch
         else:
             self._unwritten = None

@@ -17,12 +17,14 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from external_identity.api.resources import IDENTITY_KIND
 from external_identity.api.specs import IdentitySpec, parse_identity
 from external_identity.controller.identities.cache import IdentityCache
 from external_identity.controller.identities.status import identity_readiness
 from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import ConfigurationError, ExternalIdentityError
 from external_identity.exchange.proofs import Proof
+from external_identity.logrefs import about
 
 __all__ = ["IdentityProbe"]
 
@@ -101,8 +103,9 @@ class IdentityProbe:
         self._problems[name] = problem
         if before == _UNPROBED and problem is None:
             return  # what the spec check already wrote stands
+        ref = about(IDENTITY_KIND, name)
         if problem is not None:
-            log.warning("ExternalIdentity %s: %s", name, problem)
+            log.warning("ExternalIdentity %s: %s", name, problem, extra=ref)
         patch = identity_readiness(
             entry["spec"], {"conditions": entry["conditions"]}, generation=entry["generation"],
             now=self._clock(), credentials_problem=problem,
@@ -110,5 +113,5 @@ class IdentityProbe:
         try:
             await self._statuses.patch_identity(name=name, status=patch)
         except ExternalIdentityError as error:
-            log.warning("ExternalIdentity %s: status not written: %s", name, error)
+            log.warning("ExternalIdentity %s: status not written: %s", name, error, extra=ref)
             self._problems[name] = before  # written on the next probe

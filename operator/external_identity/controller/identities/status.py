@@ -10,9 +10,11 @@ from typing import Any
 
 from external_identity.api import conditions
 from external_identity.api.conditions import set_condition
+from external_identity.api.resources import IDENTITY_KIND
 from external_identity.api.specs import parse_identity
 from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import ConfigurationError, ExternalIdentityError
+from external_identity.logrefs import about
 
 __all__ = ["IdentityStatuses", "identity_readiness"]
 
@@ -151,7 +153,8 @@ class IdentityStatuses:
             try:
                 await self._statuses.patch_identity(name=name, status=patch)
             except ExternalIdentityError as error:
-                log.warning("ExternalIdentity %s: status not written: %s", name, error)
+                log.warning("ExternalIdentity %s: status not written: %s", name, error,
+                            extra=about(IDENTITY_KIND, name))
                 done = False
             else:
                 written.update(patch)

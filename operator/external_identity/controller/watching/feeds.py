@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine, Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
+from external_identity.api.conditions import ready_condition
 from external_identity.controller.bindings.fleet import BindingFleet
 from external_identity.controller.identities.cache import IdentityCache
 from external_identity.controller.watching.informers import ObjectKey, object_key
@@ -40,23 +41,30 @@ class SeenSecret:
 
 class IdentityFeed:
     """Identities, to the cache. A new one, a new spec or a deletion is ``changed`` or
-    ``deleted`` (a status write is neither); any event may change what identity status to write,
-    so each ends with ``recount``."""
+    ``deleted`` (a status write is neither); a new version of one already known is ``seen``
+    with the Ready condition it had (for its Events); any event may change what identity status
+    to write, so each ends with ``recount``."""
 
     def __init__(
         self, identities: IdentityCache, *, changed: Callable[[str], None],
         deleted: Callable[[str], None], recount: Callable[[], None],
+        seen: Callable[[Mapping[str, Any], Mapping[str, Any] | None], None] | None = None,
     ) -> None:
         self._identities = identities
         self._changed = changed
         self._deleted = deleted
         self._recount = recount
+        self._seen = seen
 
     trim = staticmethod(without_managed_fields)
 
     def saw(self, obj: dict[str, Any]) -> None:
+        name = object_key(obj)[1]
+        known = self._identities.get(name)
         if self._identities.saw(obj):
-            self._changed(object_key(obj)[1])
+            self._changed(name)
+        if known is not None and self._seen is not None:
+            self._seen(obj, ready_condition({"conditions": known["conditions"]}))
         self._recount()
 
     def gone(self, obj: dict[str, Any]) -> None:

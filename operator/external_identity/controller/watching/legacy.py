@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from external_identity.api.resources import BINDING_KIND, BINDINGS, GROUP, VERSION
 from external_identity.errors import KubernetesApiError
 from external_identity.kube.calls import api_failure, call_api
+from external_identity.logrefs import about
 
 __all__ = ["LEGACY_ANNOTATION", "LEGACY_FINALIZER", "carries_legacy_marks", "release"]
 
@@ -43,6 +44,7 @@ async def release(api: client.CustomObjectsApi, metadata: Mapping[str, Any]) -> 
         "annotations": {LEGACY_ANNOTATION: None},
     }}
     what = f"release the legacy finalizer of {BINDING_KIND} {namespace}/{name}"
+    ref = about(BINDING_KIND, name, namespace)
     try:
         await call_api(what, KubernetesApiError, api.patch_namespaced_custom_object,
                        GROUP, VERSION, namespace, BINDINGS, name, patch)
@@ -50,8 +52,9 @@ async def release(api: client.CustomObjectsApi, metadata: Mapping[str, Any]) -> 
         if error.status in (404, 409):
             return  # gone, or changed since: the next event brings it back here if need be
         reason, message = api_failure(error)
-        log.warning("cannot %s: %s %s", what, reason, message)
+        log.warning("cannot %s: %s %s", what, reason, message, extra=ref)
     except KubernetesApiError as error:
-        log.warning("%s", error)
+        log.warning("%s", error, extra=ref)
     else:
-        log.info("%s/%s: released the finalizer of an earlier release", namespace, name)
+        log.info("%s/%s: released the finalizer of an earlier release", namespace, name,
+                 extra=ref)
