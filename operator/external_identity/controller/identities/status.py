@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from external_identity.api import conditions
 from external_identity.api.conditions import set_condition
 from external_identity.api.resources import IDENTITY_KIND
 from external_identity.api.specs import parse_identity
+from external_identity.controller.decide.timing import retry_delay
 from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import ConfigurationError, ExternalIdentityError
 from external_identity.logrefs import about
@@ -19,6 +21,9 @@ from external_identity.logrefs import about
 __all__ = ["IdentityStatuses", "identity_readiness"]
 
 log = logging.getLogger(__name__)
+
+#: A status write the API keeps refusing is retried at least this often (seconds).
+RETRY_CAP_SECONDS = 30.0
 
 
 def identity_readiness(
@@ -81,6 +86,7 @@ class IdentityStatuses:
         self._enabled = enabled
         self._settle = settle_seconds
         self._retry = retry_seconds
+        self._rng = random.Random()
         self._written: dict[str, dict[str, Any]] = {}
         self._principals: dict[str, str] = {}
         self._count: Callable[[], Mapping[str, Mapping[str, int]]] | None = None
@@ -128,12 +134,18 @@ class IdentityStatuses:
             self._task = asyncio.get_running_loop().create_task(self._recount())
 
     async def _recount(self) -> None:
+        failures = 0
         while self._dirty:
             self._dirty = False
             await asyncio.sleep(self._settle)
-            if not await self._write_changed():
-                self._dirty = True
-                await asyncio.sleep(self._retry)
+            if await self._write_changed():
+                failures = 0
+                continue
+            self._dirty = True
+            failures += 1
+            await asyncio.sleep(retry_delay(failures=failures, base=self._retry,
+                                            cap=RETRY_CAP_SECONDS, retry_after=None,
+                                            rng=self._rng))
 
     def _wanted(self, name: str, counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any]:
         wanted: dict[str, Any] = {"bindings": 0, "readyBindings": 0, **counts.get(name, {})}
