@@ -42,7 +42,7 @@ is recorded making. No rule uses "*".
 
 {{- define "eio.rules.namespaced" -}}
 # ServiceAccountBinding: one list at start-up and kopf's watch; patch only to release the
-# finalizer and annotation releases before 0.3 left on bindings.
+# finalizer and annotation pre-release builds left on bindings.
 - apiGroups: ["externalidentity.dev"]
   resources: ["serviceaccountbindings"]
   verbs: ["list", "watch", "patch"]

@@ -58,7 +58,7 @@ IDENTITY_ANNOTATION = ANNOTATION_PREFIX + "identity"
 EXPIRES_AT_ANNOTATION = ANNOTATION_PREFIX + "expires-at"
 ISSUED_FOR_ANNOTATION = ANNOTATION_PREFIX + "issued-for"
 ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "issued-at"
-#: Where releases before 0.2 recorded the issue time; read so an upgrade does not re-mint.
+#: Where pre-release builds recorded the issue time; read so an upgrade does not re-mint.
 _LEGACY_ISSUED_AT_ANNOTATION = ANNOTATION_PREFIX + "refreshed-at"
 TTL_ANNOTATION = ANNOTATION_PREFIX + "ttl"
 CHECKSUM_ANNOTATION = ANNOTATION_PREFIX + "data-checksum"

@@ -1,4 +1,4 @@
-"""Releases what releases before 0.3 left on bindings: kopf's finalizer and its diff-base.
+"""Releases what pre-release builds left on bindings: kopf's finalizer and its diff-base.
 
 Those releases ran one kopf daemon per binding, and kopf puts a finalizer on every object a
 daemon runs for. Bindings now rely on their Secret's owner reference and the garbage
