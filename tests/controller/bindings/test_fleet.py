@@ -11,7 +11,7 @@ import asyncio
 import pytest
 from support.peers.phase_model import ServiceAccount
 
-from tests.controller.bindings.conftest import Fleet, eventually
+from tests.controller.conftest import Fleet, eventually
 from tests.operator.harness import NAMESPACE, Cluster
 
 pytestmark = pytest.mark.usefixtures("aws_env", "loopback_only")

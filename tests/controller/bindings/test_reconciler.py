@@ -9,7 +9,7 @@ import pytest
 from support.peers.phase_model import ServiceAccount
 
 from external_identity.controller.bindings.reconciler import BindingReconciler
-from tests.controller.bindings.conftest import Parts
+from tests.controller.conftest import Parts
 from tests.operator.harness import NAMESPACE, Cluster
 
 pytestmark = pytest.mark.usefixtures("aws_env", "loopback_only")

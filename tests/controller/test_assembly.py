@@ -1,0 +1,47 @@
+"""The operator assembled in-process from its parts, against the emulator and the peers: it lists
+identities and Secrets before it steps, issues, counts, and closes cleanly."""
+
+from __future__ import annotations
+
+import pytest
+from support.peers.phase_model import ServiceAccount
+
+from external_identity.controller.assembly import assemble
+from external_identity.controller.settings import OperatorSettings
+from tests.controller.conftest import eventually
+from tests.operator.harness import Cluster
+
+pytestmark = pytest.mark.usefixtures("aws_env", "loopback_only")
+
+
+async def test_an_assembled_operator_issues_counts_and_closes(
+    cluster: Cluster, account: ServiceAccount,
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_binding(account.id, ttl=600)
+    operator = await assemble(OperatorSettings(),
+                              kubeconfig=str(cluster.kube.kubeconfig_path))
+    try:
+        assert len(operator.fleet) == 0, "nothing is listed before start"
+        operator.start(None)
+        await eventually(cluster.token, "the token")
+        await eventually(lambda: operator.fleet.seeded, "the whole list")
+        assert operator.fleet.counts() == {"local-aws": {"bindings": 1, "readyBindings": 1}}
+        await eventually(lambda: (cluster.custom.get_cluster_custom_object(
+            "externalidentity.dev", "v1alpha1", "externalidentities", "local-aws",
+        ).get("status") or {}).get("readyBindings") == 1, "the identity's count")
+    finally:
+        await operator.close()
+        await operator.close()  # a second close does nothing
+    assert operator.fleet.under_way.is_set()
+
+
+async def test_a_sharded_operator_leaves_identity_status_to_an_unsharded_one(
+    cluster: Cluster,
+) -> None:
+    operator = await assemble(OperatorSettings(binding_selector="shard=a"),
+                              kubeconfig=str(cluster.kube.kubeconfig_path))
+    try:
+        assert not operator.identity_statuses.enabled
+    finally:
+        await operator.close()
