@@ -21,7 +21,7 @@ from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from tests.cli.explaining import binding, identity
+from tests.cli.explain.explaining import binding, identity
 from tests.cli.running import run_cli
 
 from .conftest import CHART, _missing

@@ -7,11 +7,13 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
+import external_identity
 from external_identity.cli.main import main
 
 
@@ -53,11 +55,18 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> CliResult:
     return CliResult(code, captured.out, captured.err)
 
 
+#: Where this interpreter found the package: the process runs that code, not an installed copy
+#: (in a git worktree, the editable install points at another checkout).
+SOURCE_ROOT = str(Path(external_identity.__file__).resolve().parents[1])
+
+
 def run_cli_process(*args: str, env: dict[str, str], timeout: float = 60) -> CliResult:
-    """A separate process, as a user runs it: nothing shared with the test's interpreter."""
+    """A separate process, as a user runs it: nothing shared with the test's interpreter but
+    the package's source."""
     completed = subprocess.run(
         [sys.executable, "-m", "external_identity", *args],
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **env},
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+             "PYTHONPATH": SOURCE_ROOT, **env},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -12,8 +12,8 @@ from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .conftest import drop_static_aws_credentials
-from .running import CliResult, aws_exchange, run_cli, run_cli_process
+from tests.cli.conftest import drop_static_aws_credentials
+from tests.cli.running import CliResult, aws_exchange, run_cli, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

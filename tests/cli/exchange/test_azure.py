@@ -9,7 +9,7 @@ from support.peers.entra_peer import EntraPeer
 from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 
-from .running import CliResult, run_cli, run_cli_process
+from tests.cli.running import CliResult, run_cli, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -10,7 +10,7 @@ from support.peers.phase_model import ServiceAccount
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .running import CliResult, run_cli
+from tests.cli.running import CliResult, run_cli
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

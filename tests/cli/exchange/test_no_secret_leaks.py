@@ -15,7 +15,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .running import aws_exchange, run_cli_process
+from tests.cli.running import aws_exchange, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

@@ -8,7 +8,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .running import aws_exchange, run_cli
+from tests.cli.running import aws_exchange, run_cli
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 

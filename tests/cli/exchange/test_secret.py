@@ -12,7 +12,7 @@ from support.peers.helpers import aws_account
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .running import CliResult, aws_exchange, run_cli_process
+from tests.cli.running import CliResult, aws_exchange, run_cli, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
@@ -87,3 +87,21 @@ def test_exchange_without_a_kubeconfig_says_so(
     assert result.code == 2
     assert "cannot load Kubernetes configuration" in result.err
     assert phase_server.records.tokens == [], "no token is minted that cannot be stored"
+
+
+def test_the_token_goes_under_the_secret_key_asked_for(
+    capsys: pytest.CaptureFixture[str],
+    phase_server: PhaseServer,
+    sts_peer: StsPeer,
+    aws_env: dict[str, str],
+    kube_api: KubeAPI,
+) -> None:
+    account, _ = aws_account(phase_server, sts_peer)
+    result = run_cli(capsys, *aws_exchange(phase_server, sts_peer, account.id),
+                     "--secret", "default/phase-env", "--secret-key", "PHASE_SERVICE_TOKEN",
+                     "--kubeconfig", str(kube_api.kubeconfig_path))
+    assert result.code == 0, result.err
+    data = kube_api.core_v1().read_namespaced_secret("phase-env", "default").data
+    assert list(data) == ["PHASE_SERVICE_TOKEN"]
+    token = base64.b64decode(data["PHASE_SERVICE_TOKEN"]).decode()
+    assert phase_server.records.find_token(token) is not None

@@ -15,7 +15,7 @@ from support.peers.entra_peer import EntraPeer, FederatedCredential
 from support.peers.phase_server import PhaseServer
 from support.peers.sts_peer import StsPeer
 
-from .running import CliResult, aws_exchange, run_cli, run_cli_process
+from tests.cli.running import CliResult, aws_exchange, run_cli, run_cli_process
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
