@@ -110,11 +110,15 @@ def _child(argv: list[str], env: dict[str, str], log: str) -> None:
 
 
 def _reread_environment() -> None:
-    """What a preloaded module read from the environment at import, read again as a fresh
-    import in this environment would (the only such read on the operator's import path)."""
+    """What preloaded modules read from the environment at import, read again as a fresh
+    import in this environment would: the kubeconfig's default path (kubernetes), and the
+    verified SSL context aiohttp builds once, from ``SSL_CERT_FILE`` (azure-identity's transport
+    and kopf use it)."""
+    from aiohttp import connector
     from kubernetes.config import kube_config
 
     kube_config.KUBE_CONFIG_DEFAULT_LOCATION = os.environ.get("KUBECONFIG", "~/.kube/config")
+    connector._SSL_CONTEXT_VERIFIED = connector._make_ssl_context(True)  # type: ignore[attr-defined]
 
 
 def _wait(pid: int, timeout: float) -> int | None:
