@@ -10,6 +10,7 @@ import re
 import uuid
 
 __all__ = [
+    "add_cluster_flags",
     "non_negative_float",
     "percent",
     "positive_float",
@@ -84,3 +85,18 @@ def service_account_ref(value: str) -> tuple[str, str]:
             f"{value!r} is not NAMESPACE/NAME of a Kubernetes ServiceAccount"
         )
     return namespace, name
+
+
+def add_cluster_flags(
+    parser: argparse.ArgumentParser, *, default: str = "$KUBECONFIG or ~/.kube/config",
+    when: str = "",
+) -> None:
+    """``--kubeconfig`` and ``--context``: which cluster, as every command chooses it."""
+    parser.add_argument(
+        "--kubeconfig", metavar="PATH",
+        help=f"{when}reach the cluster through this kubeconfig file (default: {default})",
+    )
+    parser.add_argument(
+        "--context", metavar="NAME",
+        help=f"{when}use this context of the kubeconfig (default: its current context)",
+    )

@@ -9,6 +9,7 @@ import sys
 
 from external_identity.api import defaults
 from external_identity.cli.args import (
+    add_cluster_flags,
     positive_float,
     positive_int,
     secret_ref,
@@ -73,10 +74,7 @@ def add_exchange_parser(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--secret-key", default="token", metavar="KEY",
         help="data key that holds the token in the Secret (default: %(default)s)",
     )
-    parser.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
-    )
-    parser.add_argument("--context", help="kubeconfig context (default: the current context)")
+    add_cluster_flags(parser)
     parser.add_argument(
         "--azure-resource", default=defaults.AZURE_RESOURCE, metavar="URI",
         help="Azure only: resource/audience of the Entra token (default: %(default)s)",

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import random
 
-from external_identity.cli.args import non_negative_float, percent, positive_float, positive_int
+from external_identity.cli.args import (
+    add_cluster_flags,
+    non_negative_float,
+    percent,
+    positive_float,
+    positive_int,
+)
 from external_identity.cli.logsetup import LOG_FORMATS, LOG_LEVELS, log_level
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import ConfigurationError
@@ -24,14 +30,8 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
             "valid token."
         ),
     )
-    parser.add_argument(
-        "--kubeconfig", metavar="PATH",
-        help="reach the cluster through this kubeconfig file (default: the in-cluster service "
-        "account, else $KUBECONFIG or ~/.kube/config)",
-    )
-    parser.add_argument(
-        "--context", metavar="NAME",
-        help="use this context of the kubeconfig (default: its current context)",
+    add_cluster_flags(
+        parser, default="the in-cluster service account, else $KUBECONFIG or ~/.kube/config"
     )
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from external_identity.cli.args import add_cluster_flags
 from external_identity.errors import ConfigurationError
 
 if TYPE_CHECKING:  # the checks load azure-identity, jsonschema and the CRDs: only for explain
@@ -83,10 +84,7 @@ def add_explain_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="also make one real exchange for the binding's service account and print the "
         "token as `exchange --no-store` does (JSON on stdout; the report then goes to stderr)",
     )
-    parser.add_argument(
-        "--kubeconfig", help="without -f: kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
-    )
-    parser.add_argument("--context", help="without -f: kubeconfig context (default: current)")
+    add_cluster_flags(parser, when="without -f: ")
     parser.add_argument(
         "-o", "--output", choices=OUTPUTS, default="text",
         help="the report as aligned text, or as one JSON document (default: %(default)s)",
