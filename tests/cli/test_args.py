@@ -85,3 +85,12 @@ def test_argparse_reports_a_bad_value_as_a_usage_error(
         parser.parse_args(["--ttl", "0"])
     assert exited.value.code == 2
     assert "argument --ttl: '0' must be greater than zero" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+def test_no_number_of_seconds_is_nan_or_infinite(text: str) -> None:
+    from external_identity.cli.args import non_negative_float, positive_float
+
+    for parse in (positive_float, non_negative_float):
+        with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+            parse(text)

@@ -6,6 +6,7 @@ Each raises :class:`argparse.ArgumentTypeError`, which argparse turns into a usa
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import uuid
 
@@ -45,15 +46,15 @@ def positive_int(value: str) -> int:
 
 def positive_float(value: str) -> float:
     number = _number(value, float, "a number")
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be greater than zero")
+    if not 0 < number < math.inf:  # NaN and infinity are no number of seconds
+        raise argparse.ArgumentTypeError(f"{value!r} must be greater than zero and finite")
     return number
 
 
 def non_negative_float(value: str) -> float:
     number = _number(value, float, "a number")
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must not be negative")
+    if not 0 <= number < math.inf:
+        raise argparse.ArgumentTypeError(f"{value!r} must not be negative, and finite")
     return number
 
 

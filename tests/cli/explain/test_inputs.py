@@ -82,7 +82,7 @@ def test_binding_namespace_slash_name_picks_that_one(tmp_path: Path) -> None:
     ("documents", "choice", "message"),
     [
         ([identity("a"), identity("b")], {},
-         "the files hold several ExternalIdentitys (a, b); choose one with --identity"),
+         "the files hold several ExternalIdentities (a, b); choose one with --identity"),
         ([identity(), binding("x"), binding("y")], {},
          "several ServiceAccountBindings (x, y); choose one with --binding"),
         ([identity()], {"identity": "missing"},

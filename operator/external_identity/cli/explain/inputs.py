@@ -50,6 +50,10 @@ def _namespace_of(obj: Mapping[str, Any], fallback: str) -> str:
     return str(found) if found else fallback
 
 
+def _plural(kind: str) -> str:
+    return kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+
+
 def _pick(
     found: list[dict[str, Any]], kind: str, name: str | None, flag: str
 ) -> dict[str, Any] | None:
@@ -57,7 +61,7 @@ def _pick(
     if len(chosen) > 1:
         names = ", ".join(sorted(_name(obj) for obj in chosen))
         raise ConfigurationError(
-            f"the files hold several {kind}s ({names}); choose one with {flag}"
+            f"the files hold several {_plural(kind)} ({names}); choose one with {flag}"
         )
     if name is not None and not chosen:
         raise ConfigurationError(f"the files hold no {kind} named {name!r}")
