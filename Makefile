@@ -35,7 +35,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -n 4
+	$(BIN)/pytest -n 6
 
 test: lint typecheck unit
 
