@@ -45,3 +45,22 @@ async def test_a_sharded_operator_leaves_identity_status_to_an_unsharded_one(
         assert not operator.identity_statuses.enabled
     finally:
         await operator.close()
+
+
+async def test_standing_by_while_listing_stops_the_listing_and_acting_again_lists_afresh(
+    cluster: Cluster, account: ServiceAccount,
+) -> None:
+    cluster.apply_identity()
+    operator = await assemble(OperatorSettings(),
+                              kubeconfig=str(cluster.kube.kubeconfig_path))
+    try:
+        operator.act()
+        await operator.stand_by()  # at once: the listing is still under way
+        cluster.apply_binding(account.id, ttl=600)
+        assert len(operator.fleet) == 0 and not operator.fleet.acting
+        operator.act()
+        await eventually(cluster.token, "the token after acting again")
+        await eventually(lambda: operator.fleet.seeded, "the whole list")
+        assert len(operator.fleet) == 1
+    finally:
+        await operator.close()

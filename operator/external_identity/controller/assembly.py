@@ -66,6 +66,8 @@ class Operator:
     #: The pod's namespace, or the kubeconfig context's: kopf's default for its own Events.
     kube_namespace: str | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: Listing, then stepping: from :meth:`act` until it is done or :meth:`stand_by`.
+    _listing: asyncio.Task[None] | None = None
     _closed: bool = False
 
     def start(self, peering: Peering | None) -> None:
@@ -85,7 +87,7 @@ class Operator:
 
     def act(self) -> None:
         self.fleet.accept()
-        self._tasks.append(asyncio.get_running_loop().create_task(self._list_then_step()))
+        self._listing = asyncio.get_running_loop().create_task(self._list_then_step())
 
     async def _list_then_step(self) -> None:
         await self.watchers.start()
@@ -96,8 +98,15 @@ class Operator:
 
     async def stand_by(self) -> None:
         """Another replica acts: stop listing and stepping, and forget every binding."""
+        await self._stop_listing()
         await self.fleet.stand_by()
         await self.watchers.stop()
+
+    async def _stop_listing(self) -> None:
+        listing, self._listing = self._listing, None
+        if listing is not None:
+            listing.cancel()
+            await asyncio.gather(listing, return_exceptions=True)
 
     async def close(self) -> None:
         """Stop everything and release connections; a second call does nothing."""
@@ -107,6 +116,7 @@ class Operator:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._stop_listing()
         await self.fleet.stop()
         await self.watchers.stop()
         if self.rollouts is not None:
