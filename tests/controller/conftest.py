@@ -93,7 +93,7 @@ async def fleet(parts: Parts) -> AsyncIterator[Fleet]:
     await fleet.stop()
 
 
-async def eventually(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:
+async def eventually(condition: Callable[[], Any], what: str, seconds: float = 60) -> Any:
     async with asyncio.timeout(seconds):
         while not (result := condition()):  # noqa: ASYNC110 - the API has no event to await
             await asyncio.sleep(0.05)

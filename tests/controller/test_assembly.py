@@ -24,9 +24,10 @@ async def test_an_assembled_operator_issues_counts_and_closes(
     try:
         assert len(operator.fleet) == 0, "nothing is listed before start"
         operator.start(None)
-        await eventually(cluster.token, "the token")
-        await eventually(lambda: operator.fleet.seeded, "the whole list")
-        assert operator.fleet.counts() == {"local-aws": {"bindings": 1, "readyBindings": 1}}
+        ready = {"local-aws": {"bindings": 1, "readyBindings": 1}}
+        await eventually(lambda: operator.fleet.seeded and operator.fleet.counts() == ready,
+                         "the binding counted Ready")
+        assert cluster.token() is not None
         await eventually(lambda: (cluster.custom.get_cluster_custom_object(
             "externalidentity.dev", "v1alpha1", "externalidentities", "local-aws",
         ).get("status") or {}).get("readyBindings") == 1, "the identity's count")

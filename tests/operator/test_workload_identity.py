@@ -241,7 +241,7 @@ def test_fifty_bindings_on_one_service_account_cost_one_token_request_and_one_as
 
     wait_for(lambda: all((c := ready(cluster, NAMESPACE, name)) is not None
                          and c["reason"] == "TokenIssued" for name in names),
-             timeout=60, message="all 50 bindings issued")
+             timeout=180, message="all 50 bindings issued")
     assert len({t.principal for t in phase_server.records.tokens}) == 1
     assert token_requests(cluster.kube, NAMESPACE, "api") == 1
     assume = cluster.sts.faults.calls_of("AssumeRoleWithWebIdentity")

@@ -36,8 +36,8 @@ async def test_a_binding_is_kept_from_accept_and_stepped_only_from_start(
     await asyncio.sleep(0)
     assert cluster.secret() is None, "nothing is stepped before start"
     fleet.fleet.start()
-    await eventually(cluster.token, "the token")
-    assert fleet.fleet.ready_count() == 1
+    await eventually(lambda: fleet.fleet.ready_count() == 1, "the binding Ready")
+    assert cluster.token() is not None
 
 
 async def test_counts_are_reported_once_the_list_is_whole_with_readiness(
