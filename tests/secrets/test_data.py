@@ -22,11 +22,15 @@ from external_identity.secrets.data import (
     OWNER_ANNOTATION,
     TOKEN_NAME_ANNOTATION,
     TTL_ANNOTATION,
+    ControllerRef,
     DataFacts,
+    OwnerReference,
     SecretKeys,
     SecretTarget,
+    controller_of,
     data_checksum,
     data_facts,
+    metadata_drifted,
     not_ours,
     secret_data,
     stored_token,
@@ -159,36 +163,137 @@ def test_no_annotation_holds_the_token() -> None:
 # -- whose Secret -----------------------------------------------------------------------------
 
 
-def test_a_secret_with_our_label_and_the_targets_owner_is_ours() -> None:
-    assert not_ours(OURS, {OWNER_ANNOTATION: OWNER}, TARGET) is None
+BINDING = OwnerReference(api_version="externalidentity.dev/v1alpha1",
+                         kind="ServiceAccountBinding", name="payments-api", uid=OWNER)
+OWNED = dataclasses.replace(TARGET, owner=BINDING)
+CONTROLLER = ControllerRef(kind="ServiceAccountBinding", name="payments-api", uid=OWNER)
+
+
+def test_a_bindings_secret_is_its_own_by_the_controller_reference_alone() -> None:
+    assert not_ours({}, {}, CONTROLLER, OWNED) is None
+    assert not_ours(OURS, {OWNER_ANNOTATION: "edited"}, CONTROLLER, OWNED) is None
+
+
+def test_a_secret_without_a_controller_is_not_the_bindings_even_with_our_label() -> None:
+    why = not_ours(OURS, {OWNER_ANNOTATION: OWNER}, None, OWNED)
+    assert why == (
+        "Secret payments/phase-service-token already exists and is not owned by "
+        "ServiceAccountBinding 'payments-api'; refusing to overwrite it (delete it, or choose "
+        "another secret name)"
+    )
+
+
+def test_a_secret_another_object_controls_is_not_ours_and_names_that_object() -> None:
+    other = ControllerRef(kind="ServiceAccountBinding", name="orders-api", uid="another-uid")
+    why = not_ours(OURS, {OWNER_ANNOTATION: OWNER}, other, OWNED)
+    assert why is not None
+    assert "belongs to ServiceAccountBinding 'orders-api'" in why
+    assert "choose another secret name" in why
+
+
+def test_the_controller_is_the_owner_reference_marked_controller() -> None:
+    refs = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": "1"},
+        {"apiVersion": "v1", "kind": "ServiceAccountBinding", "name": "b", "uid": "2",
+         "controller": True},
+    ]
+    assert controller_of(refs) == ControllerRef(kind="ServiceAccountBinding", name="b", uid="2")
+    assert controller_of(refs[:1]) is None
+    assert controller_of(None) is None
+
+
+def test_a_secret_with_our_label_and_the_cli_owner_is_the_clis() -> None:
+    assert not_ours(OURS, {OWNER_ANNOTATION: OWNER}, None, TARGET) is None
 
 
 @pytest.mark.parametrize("labels", [{}, {MANAGED_BY_LABEL[0]: "helm"}, {"app": "legacy"}])
-def test_a_secret_without_our_label_is_not_ours_and_the_reason_says_so(
+def test_a_secret_without_our_label_is_not_the_clis_and_the_reason_says_so(
     labels: dict[str, str],
 ) -> None:
-    why = not_ours(labels, {OWNER_ANNOTATION: OWNER}, TARGET)
+    why = not_ours(labels, {OWNER_ANNOTATION: OWNER}, None, TARGET)
     assert why is not None
     assert why.startswith("Secret payments/phase-service-token already exists and is not managed")
     assert "choose another secret name" in why
 
 
 def test_a_secret_we_manage_for_another_owner_is_not_ours_and_names_that_owner() -> None:
-    why = not_ours(OURS, {OWNER_ANNOTATION: "another-binding-uid"}, TARGET)
+    why = not_ours(OURS, {OWNER_ANNOTATION: "another-binding-uid"}, None, TARGET)
     assert why is not None
     assert "managed for another owner ('another-binding-uid')" in why
 
 
 def test_a_secret_we_manage_without_an_owner_is_not_ours() -> None:
-    why = not_ours(OURS, {}, TARGET)
+    why = not_ours(OURS, {}, None, TARGET)
     assert why is not None and "another owner ('')" in why
 
 
-def test_a_hostile_owner_annotation_is_redacted_and_cut_in_the_reason() -> None:
-    why = not_ours(OURS, {OWNER_ANNOTATION: f"{TOKEN} " + "o" * 500}, TARGET)
+def test_a_hostile_owner_annotation_or_controller_name_is_redacted_and_cut_in_the_reason() -> None:
+    why = not_ours(OURS, {OWNER_ANNOTATION: f"{TOKEN} " + "o" * 500}, None, TARGET)
     assert why is not None
     assert TOKEN not in why and "[redacted]" in why
     assert "o" * 81 not in why
+    hostile = ControllerRef(kind="ServiceAccountBinding", name=f"{TOKEN} " + "o" * 500, uid="x")
+    why = not_ours({}, {}, hostile, OWNED)
+    assert why is not None and TOKEN not in why and "o" * 81 not in why
+
+
+# -- labels and annotations put back -----------------------------------------------------------
+
+
+def _stored_as_written(target: SecretTarget = OWNED) -> tuple[dict[str, str], dict[str, str]]:
+    token = issued(ttl=1800)
+    data = secret_data(SecretKeys(), token)
+    labels = {**target.labels, **OURS}
+    return labels, token_annotations(target, token, data)
+
+
+def _drift(labels: dict[str, str], annotations: dict[str, str],
+           target: SecretTarget = OWNED) -> dict[str, dict[str, str]] | None:
+    token = issued(ttl=1800)
+    stored = stored_token(annotations, {}, keys=SecretKeys(), resource_version="1",
+                          labels=labels)
+    return metadata_drifted(stored, target, issued_at=token.issued_at,
+                            expires_at=token.expires_at)
+
+
+def test_a_secret_as_written_has_nothing_to_put_back() -> None:
+    target = dataclasses.replace(OWNED, labels={"team": "payments"},
+                                 annotations={"note": "x"}, token_name="aws-iam")
+    assert _drift(*_stored_as_written(target), target) is None
+
+
+def test_a_lost_label_is_put_back() -> None:
+    _labels, annotations = _stored_as_written()
+    assert _drift({}, annotations) == {"labels": dict([MANAGED_BY_LABEL])}
+
+
+def test_edited_or_removed_annotations_of_ours_and_the_targets_are_put_back() -> None:
+    target = dataclasses.replace(OWNED, annotations={"note": "x"})
+    labels, annotations = _stored_as_written(target)
+    edited = {**annotations, OWNER_ANNOTATION: "someone", "note": "changed"}
+    del edited[IDENTITY_ANNOTATION]
+    assert _drift(labels, edited, target) == {"annotations": {
+        OWNER_ANNOTATION: OWNER, "note": "x", IDENTITY_ANNOTATION: "prod-aws",
+    }}
+
+
+def test_the_token_name_is_never_drift_it_waits_for_the_next_token() -> None:
+    target = dataclasses.replace(OWNED, token_name="new-name")
+    labels, annotations = _stored_as_written(dataclasses.replace(target, token_name="old"))
+    assert _drift(labels, annotations, target) is None
+    del annotations[TOKEN_NAME_ANNOTATION]
+    assert _drift(labels, annotations, target) is None
+
+
+def test_a_ttl_annotation_that_is_not_a_number_is_put_back_from_the_times() -> None:
+    labels, annotations = _stored_as_written()
+    assert _drift(labels, {**annotations, TTL_ANNOTATION: "forever"}) == {
+        "annotations": {TTL_ANNOTATION: "1800"}}
+
+
+def test_labels_and_annotations_of_others_are_left_alone() -> None:
+    labels, annotations = _stored_as_written()
+    assert _drift({**labels, "argocd": "x"}, {**annotations, "reloader": "y"}) is None
 
 
 # -- reading back -----------------------------------------------------------------------------

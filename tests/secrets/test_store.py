@@ -197,7 +197,8 @@ async def test_someone_elses_secret_is_not_deleted_and_not_counted(
                        Counter("other_writes", "x", ["operation", "result"],
                                registry=CollectorRegistry())).write(other, issued(), known=None)
 
-    assert await secrets.delete(target) is False
+    with pytest.raises(SecretConflict):
+        await secrets.delete(target)
 
     assert kube_api.get(SECRETS, target.namespace, target.name) is not None
     assert counted(registry, "delete", "ok") == 0

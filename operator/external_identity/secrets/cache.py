@@ -3,8 +3,9 @@
 The reconciler reads a binding's Secret from here instead of asking the API server, so a
 step costs no GET: the watch (and one LIST at start-up) already said what is there. Only
 what deciding needs is kept — annotations, which data keys are filled, the resourceVersion —
-never the data itself. A Secret that is not labelled as ours is never in the cache; writing
-to its name fails with a conflict, and the writer then reads it once to say whose it is.
+never the data itself. A Secret that is not labelled is never in the cache: before minting
+for a Secret the cache does not know, the reconciler reads it once (its name may be taken, or
+its label lost).
 
 Our own writes update the cache from the API's reply, so the next step sees the
 resourceVersion it wrote without waiting for the watch event, and a late watch event with an
@@ -20,19 +21,22 @@ from typing import Any
 from external_identity.api.resources import BINDING_KIND
 from external_identity.errors import SecretConflict
 from external_identity.secrets.data import (
-    ANNOTATION_PREFIX,
-    MANAGED_BY_LABEL,
+    ControllerRef,
     DataFacts,
     SecretTarget,
     StoredToken,
+    controller_of,
     data_facts,
     not_ours,
     stored_token,
 )
 
-__all__ = ["CachedSecret", "SecretCache", "cached_secret"]
+__all__ = ["CachedSecret", "SecretCache", "cached_secret", "stored"]
 
 SecretKey = tuple[str, str]  # (namespace, name)
+
+#: Kept by ``kubectl apply``: a copy of the whole object, and nothing deciding reads.
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass(frozen=True)
@@ -42,28 +46,41 @@ class CachedSecret:
     annotations: Mapping[str, str]
     facts: DataFacts
     finalizers: tuple[str, ...]
-    #: The binding (name, in the Secret's namespace) that owns it, if any.
-    owner: str | None
+    #: The owner reference marked controller: whose Secret this is.
+    controller: ControllerRef | None
+
+    @property
+    def owner(self) -> str | None:
+        """The binding (name, in the Secret's namespace) that owns it, if any."""
+        if self.controller is None or self.controller.kind != BINDING_KIND:
+            return None
+        return self.controller.name
 
 
 def cached_secret(body: Mapping[str, Any]) -> CachedSecret:
-    """The parts of a Secret (as the API returns it, JSON) that deciding needs."""
+    """The parts of a Secret (as the API returns it, JSON) that deciding needs: its metadata
+    and which data keys are filled, never the values."""
     metadata: Mapping[str, Any] = body.get("metadata") or {}
-    annotations = {key: value for key, value in (metadata.get("annotations") or {}).items()
-                   if key.startswith(ANNOTATION_PREFIX)}  # ours: what deciding reads
-    owner = next(
-        (ref.get("name") for ref in metadata.get("ownerReferences") or []
-         if ref.get("kind") == BINDING_KIND),
-        None,
-    )
+    annotations = dict(metadata.get("annotations") or {})
+    annotations.pop(_LAST_APPLIED, None)
     return CachedSecret(
         resource_version=str(metadata.get("resourceVersion") or ""),
-        labels={k: v for k, v in (metadata.get("labels") or {}).items()
-                if k == MANAGED_BY_LABEL[0]},
+        labels=dict(metadata.get("labels") or {}),
         annotations=annotations,
         facts=data_facts(annotations, body.get("data") or {}),
         finalizers=tuple(metadata.get("finalizers") or ()),
-        owner=owner,
+        controller=controller_of(metadata.get("ownerReferences")),
+    )
+
+
+def stored(secret: CachedSecret, target: SecretTarget) -> StoredToken:
+    """What the last write left in ``secret``; raises SecretConflict if it is not ours."""
+    if (why := not_ours(secret.labels, secret.annotations, secret.controller, target)) is not None:
+        raise SecretConflict(why)
+    return stored_token(
+        secret.annotations, secret.facts, keys=target.keys,
+        resource_version=secret.resource_version, finalizers=secret.finalizers,
+        labels=secret.labels,
     )
 
 
@@ -82,9 +99,13 @@ class SecretCache:
         return len(self._secrets)
 
     def saw(self, namespace: str, name: str, secret: CachedSecret) -> bool:
-        """A Secret as listed, watched or written; False if it is older than what we have."""
+        """A Secret as listed, watched or written; False if it is not newer than what we have
+        (the watch's echo of our own write, or an event that arrived late)."""
         current = self._secrets.get((namespace, name))
-        if current is not None and not _newer(secret.resource_version, current.resource_version):
+        if current is not None and (
+            secret.resource_version == current.resource_version
+            or not _newer(secret.resource_version, current.resource_version)
+        ):
             return False
         self._secrets[(namespace, name)] = secret
         return True
@@ -107,11 +128,4 @@ class SecretCache:
     def lookup(self, target: SecretTarget) -> StoredToken | None:
         """What the last write left; None if there is none; raises SecretConflict if not ours."""
         secret = self._secrets.get((target.namespace, target.name))
-        if secret is None:
-            return None
-        if (why := not_ours(secret.labels, secret.annotations, target)) is not None:
-            raise SecretConflict(why)
-        return stored_token(
-            secret.annotations, secret.facts, keys=target.keys,
-            resource_version=secret.resource_version, finalizers=secret.finalizers,
-        )
+        return None if secret is None else stored(secret, target)

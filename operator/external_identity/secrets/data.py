@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -38,14 +38,18 @@ __all__ = [
     "PHASE_TOKEN_ENV",
     "SECRET_KEY_PATTERN",
     "TTL_ANNOTATION",
+    "ControllerRef",
     "DataFacts",
     "OwnerReference",
     "SecretKeys",
     "SecretTarget",
     "StoredToken",
+    "controller_of",
     "data_checksum",
     "data_facts",
+    "metadata_drifted",
     "not_ours",
+    "ours_metadata",
     "secret_data",
     "stored_token",
     "token_annotations",
@@ -117,6 +121,26 @@ class OwnerReference:
 
 
 @dataclass(frozen=True)
+class ControllerRef:
+    """The owner reference marked ``controller: true`` on a Secret: who the Secret belongs to."""
+
+    kind: str
+    name: str
+    uid: str
+
+
+def controller_of(owner_references: Iterable[Mapping[str, object]] | None) -> ControllerRef | None:
+    """The controller among a Secret's ``ownerReferences`` (as JSON), if it has one."""
+    for ref in owner_references or ():
+        if ref.get("controller") is True:
+            return ControllerRef(
+                kind=str(ref.get("kind") or ""), name=str(ref.get("name") or ""),
+                uid=str(ref.get("uid") or ""),
+            )
+    return None
+
+
+@dataclass(frozen=True)
 class SecretTarget:
     """Where a token goes and who may write it there."""
 
@@ -157,6 +181,9 @@ class StoredToken:
     issued_for: str = ""
     #: Other controllers' finalizers on the Secret, kept on every write.
     finalizers: tuple[str, ...] = ()
+    #: The Secret's labels and annotations as found, to tell when someone edited ours.
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 def data_checksum(data: Mapping[str, str]) -> str:
@@ -166,9 +193,32 @@ def data_checksum(data: Mapping[str, str]) -> str:
 
 
 def not_ours(
-    labels: Mapping[str, str], annotations: Mapping[str, str], target: SecretTarget
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    controller: ControllerRef | None,
+    target: SecretTarget,
 ) -> str | None:
-    """None if a Secret with these labels and annotations is ours to write; else why not."""
+    """None if a Secret with these labels, annotations and controller is ours to write; else why.
+
+    A binding's Secret is the binding's when it carries the binding's controller owner
+    reference: labels and annotations get rewritten by other tools and prove nothing. A target
+    without an owner (``external-identity exchange``) has only the label and the owner
+    annotation to go by.
+    """
+    if target.owner is not None:
+        if controller is not None and controller.uid == target.owner.uid:
+            return None
+        if controller is not None:
+            return (
+                f"Secret {target.ref} belongs to {controller.kind} "
+                f"{redact(controller.name, limit=80)!r}; refusing to overwrite it (two writers "
+                "cannot share one Secret: choose another secret name)"
+            )
+        return (
+            f"Secret {target.ref} already exists and is not owned by {target.owner.kind} "
+            f"{target.owner.name!r}; refusing to overwrite it (delete it, or choose another "
+            "secret name)"
+        )
     if labels.get(MANAGED_BY_LABEL[0]) != MANAGED_BY_LABEL[1]:
         return (
             f"Secret {target.ref} already exists and is not managed by {MANAGED_BY_LABEL[1]}; "
@@ -204,20 +254,57 @@ def secret_data(keys: SecretKeys, token: IssuedToken) -> dict[str, str]:
     return {key: _b64(value) for key, value in keys.values(token).items()}
 
 
-def token_annotations(
-    target: SecretTarget, token: IssuedToken, data: Mapping[str, str]
-) -> dict[str, str]:
-    """The target's own annotations plus ours: owner, what minted the token, when, checksum."""
-    return {
+def ours_metadata(
+    target: SecretTarget, *, issued_at: datetime, expires_at: datetime
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The labels and annotations (but the data checksum) a Secret holding a token issued at
+    ``issued_at`` and expiring at ``expires_at`` carries: the target's own, then ours."""
+    labels = {**target.labels, MANAGED_BY_LABEL[0]: MANAGED_BY_LABEL[1]}
+    annotations = {
         **target.annotations,
         OWNER_ANNOTATION: target.owner_key,
         IDENTITY_ANNOTATION: target.identity,
         **({ISSUED_FOR_ANNOTATION: target.issued_for} if target.issued_for else {}),
         **({TOKEN_NAME_ANNOTATION: target.token_name} if target.token_name else {}),
-        EXPIRES_AT_ANNOTATION: rfc3339(token.expires_at),
-        ISSUED_AT_ANNOTATION: rfc3339(token.issued_at),
-        TTL_ANNOTATION: str(token.ttl),
-        CHECKSUM_ANNOTATION: data_checksum(data),
+        EXPIRES_AT_ANNOTATION: rfc3339(expires_at),
+        ISSUED_AT_ANNOTATION: rfc3339(issued_at),
+        TTL_ANNOTATION: str(round((expires_at - issued_at).total_seconds())),
+    }
+    return labels, annotations
+
+
+def token_annotations(
+    target: SecretTarget, token: IssuedToken, data: Mapping[str, str]
+) -> dict[str, str]:
+    """The target's own annotations plus ours: owner, what minted the token, when, checksum."""
+    _labels, annotations = ours_metadata(
+        target, issued_at=token.issued_at, expires_at=token.expires_at
+    )
+    return {**annotations, TTL_ANNOTATION: str(token.ttl), CHECKSUM_ANNOTATION: data_checksum(data)}
+
+
+def metadata_drifted(
+    stored: StoredToken, target: SecretTarget, *, issued_at: datetime, expires_at: datetime
+) -> dict[str, dict[str, str]] | None:
+    """What to put back when someone removed or edited the Secret's labels or our annotations
+    (a merge patch for its ``metadata``), or None when they are as written.
+
+    The token-name annotation is not checked: it is written with each new token (a new
+    ``tokenName`` waits for the next one, and Secrets written before it existed have none).
+    The TTL annotation is checked for a number only (the granted TTL may differ from the times
+    by the second they are rounded to).
+    """
+    labels, annotations = ours_metadata(target, issued_at=issued_at, expires_at=expires_at)
+    annotations.pop(TOKEN_NAME_ANNOTATION, None)
+    if stored.annotations.get(TTL_ANNOTATION, "").isdigit():
+        del annotations[TTL_ANNOTATION]
+    lost_labels = {k: v for k, v in labels.items() if stored.labels.get(k) != v}
+    lost_annotations = {k: v for k, v in annotations.items() if stored.annotations.get(k) != v}
+    if not lost_labels and not lost_annotations:
+        return None
+    return {
+        **({"labels": lost_labels} if lost_labels else {}),
+        **({"annotations": lost_annotations} if lost_annotations else {}),
     }
 
 
@@ -247,6 +334,7 @@ def stored_token(
     keys: SecretKeys,
     resource_version: str,
     finalizers: tuple[str, ...] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> StoredToken:
     """What an earlier write left, from a Secret's annotations and base64 ``data``."""
     facts = data if isinstance(data, DataFacts) else data_facts(annotations, data)
@@ -265,6 +353,8 @@ def stored_token(
         identity=annotations.get(IDENTITY_ANNOTATION, ""),
         issued_for=annotations.get(ISSUED_FOR_ANNOTATION, ""),
         finalizers=finalizers,
+        labels=dict(labels or {}),
+        annotations=dict(annotations),
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter
 
-from external_identity.errors import ExternalIdentityError
+from external_identity.errors import ExternalIdentityError, SecretConflict
 from external_identity.exchange.tokens import IssuedToken
 from external_identity.secrets.cache import SecretCache, cached_secret
 from external_identity.secrets.data import SecretTarget, StoredToken
@@ -23,6 +23,22 @@ class TokenSecrets:
         """As :meth:`SecretWriter.read`, from the cache: no API request."""
         return self._cache.lookup(target)
 
+    async def look(self, target: SecretTarget) -> StoredToken | None:
+        """As :meth:`SecretWriter.read`, from the API: for a Secret the cache does not know,
+        which may be someone else's or ours without its label (so outside the watch)."""
+        return await self._writer.read(target)
+
+    async def relabel(
+        self, target: SecretTarget, known: StoredToken, metadata: dict[str, dict[str, str]]
+    ) -> None:
+        try:
+            stored = await self._writer.relabel(target, known, metadata)
+        except ExternalIdentityError:
+            self._writes.labels("relabel", "error").inc()
+            raise
+        self._writes.labels("relabel", "ok").inc()
+        self._cache.saw(target.namespace, target.name, cached_secret(stored))
+
     async def write(
         self, target: SecretTarget, token: IssuedToken, *, known: StoredToken | None
     ) -> None:
@@ -36,8 +52,12 @@ class TokenSecrets:
         self._cache.saw(target.namespace, target.name, cached_secret(stored))
 
     async def delete(self, target: SecretTarget) -> bool:
+        """Delete the Secret if ours (True) or find it gone (False); the cache forgets it either
+        way. Someone else's Secret stays, and stays cached: SecretConflict."""
         try:
             deleted = await self._writer.delete(target)
+        except SecretConflict:
+            raise
         except ExternalIdentityError:
             self._writes.labels("delete", "error").inc()
             raise

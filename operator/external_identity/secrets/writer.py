@@ -4,10 +4,11 @@ A token Secret is always written whole — type ``Opaque``, every data key, our 
 annotations — in one create or one replace carrying the resourceVersion it was read at, so a
 reader never sees it blank or half-updated, and a concurrent edit is never silently lost.
 
-A Secret is *ours* when it carries the ``app.kubernetes.io/managed-by`` label and its
-``externalidentity.dev/owner`` annotation equals the target's ``owner_key`` (the binding's
-uid for the controller, a fixed key for the CLI). Anything else is someone else's Secret:
-it is never written or deleted, and :class:`~external_identity.errors.SecretConflict` says so.
+A binding's Secret is *ours* when it carries the binding's controller owner reference; a
+Secret the CLI writes (no owner) when it carries the ``app.kubernetes.io/managed-by`` label
+and an ``externalidentity.dev/owner`` annotation equal to the target's ``owner_key``. Anything
+else is someone else's Secret: it is never written or deleted, and
+:class:`~external_identity.errors.SecretConflict` says so.
 
 The annotations record what was written (expiry, mint time, TTL, identity) so a restarted
 operator can resume its schedule without re-minting, and a checksum of the data so it can tell
@@ -46,14 +47,15 @@ from external_identity.errors import (
 from external_identity.exchange.tokens import IssuedToken
 from external_identity.kube.calls import api_failure, call_api
 from external_identity.logrefs import about
+from external_identity.secrets.cache import cached_secret, stored
 from external_identity.secrets.data import (
     MANAGED_BY_LABEL,
     OWNER_ANNOTATION,
     SecretTarget,
     StoredToken,
+    controller_of,
     not_ours,
     secret_data,
-    stored_token,
     token_annotations,
 )
 
@@ -69,10 +71,6 @@ DEFAULT_CONFLICT_RETRIES = 5
 
 def _about(target: SecretTarget) -> dict[str, Any]:
     return about("Secret", target.name, target.namespace)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode("ascii", errors="replace") if isinstance(value, bytes) else value
 
 
 class Unread:
@@ -91,7 +89,17 @@ def _as_secret(known: StoredToken | None, target: SecretTarget) -> V1Secret | No
         finalizers=list(known.finalizers) or None,
         labels=dict([MANAGED_BY_LABEL]),
         annotations={OWNER_ANNOTATION: target.owner_key},
+        owner_references=_owner_references(target),
     ))
+
+
+def _owner_references(target: SecretTarget) -> list[V1OwnerReference] | None:
+    if target.owner is None:
+        return None
+    return [V1OwnerReference(
+        api_version=target.owner.api_version, kind=target.owner.kind, name=target.owner.name,
+        uid=target.owner.uid, controller=True, block_owner_deletion=False,
+    )]
 
 
 class _Stale(ExternalIdentityError):
@@ -164,28 +172,40 @@ class SecretWriter:
     async def read(self, target: SecretTarget) -> StoredToken | None:
         """What the last write left; None if there is no Secret; SecretConflict if not ours."""
         current = await self._get(target)
-        if current is None:
-            return None
-        self._ensure_ours(current, target)
-        metadata = current.metadata or V1ObjectMeta()
-        return stored_token(
-            metadata.annotations or {},
-            {key: _text(value) for key, value in (current.data or {}).items()},
-            keys=target.keys,
-            resource_version=metadata.resource_version or "",
-            finalizers=tuple(metadata.finalizers or ()),
-        )
+        return None if current is None else stored(cached_secret(self._json(current)), target)
+
+    async def relabel(
+        self, target: SecretTarget, known: StoredToken, metadata: dict[str, dict[str, str]]
+    ) -> dict[str, Any]:
+        """Put back labels and annotations (a merge patch of ``metadata``), data untouched, on
+        the Secret as ``known`` read it; the Secret as the API stored it.
+
+        The patch carries the resourceVersion it was read at: a Secret edited since gets a
+        409, and the next step looks again.
+        """
+        patch = {"metadata": {**metadata, "resourceVersion": known.resource_version}}
+        try:
+            patched = await self._call(
+                "patch", target, self._api.patch_namespaced_secret, target.name,
+                target.namespace, patch, _content_type="application/merge-patch+json")
+        except (_Stale, _Gone):
+            raise SecretWriteError(
+                f"Secret {target.ref} changed while its labels were put back; will look again"
+            ) from None
+        logger.info("Put back the labels and annotations of Secret %s", target.ref,
+                    extra=_about(target))
+        return self._json(patched)
 
     async def delete(self, target: SecretTarget) -> bool:
-        """Delete the Secret if it is ours; True if this call deleted it."""
+        """Delete the Secret if it is ours; True if this call deleted it, False if it is gone.
+
+        Raises :class:`SecretConflict` (and deletes nothing) if the Secret is not ours.
+        """
         for _ in range(self._conflict_retries + 1):
             current = await self._get(target)
             if current is None:
                 return False
-            if self._not_ours(current, target) is not None:
-                logger.info("Not deleting Secret %s: it is not ours", target.ref,
-                            extra=_about(target))
-                return False
+            self._ensure_ours(current, target)
             metadata = current.metadata or V1ObjectMeta()
             preconditions = V1Preconditions(
                 uid=metadata.uid, resource_version=metadata.resource_version
@@ -216,12 +236,7 @@ class SecretWriter:
     ) -> V1Secret:
         existing = current.metadata if current is not None and current.metadata else None
         owner_references = (
-            [V1OwnerReference(
-                api_version=target.owner.api_version, kind=target.owner.kind,
-                name=target.owner.name, uid=target.owner.uid,
-                controller=True, block_owner_deletion=False,
-            )]
-            if target.owner is not None
+            _owner_references(target) if target.owner is not None
             else existing.owner_references if existing is not None else None
         )
         metadata = V1ObjectMeta(
@@ -245,7 +260,11 @@ class SecretWriter:
     @staticmethod
     def _not_ours(secret: V1Secret, target: SecretTarget) -> str | None:
         metadata = secret.metadata or V1ObjectMeta()
-        return not_ours(metadata.labels or {}, metadata.annotations or {}, target)
+        controller = controller_of(
+            {"controller": ref.controller, "kind": ref.kind, "name": ref.name, "uid": ref.uid}
+            for ref in metadata.owner_references or ()
+        )
+        return not_ours(metadata.labels or {}, metadata.annotations or {}, controller, target)
 
     def _ensure_ours(self, secret: V1Secret, target: SecretTarget) -> None:
         if (why := self._not_ours(secret, target)) is not None:

@@ -99,8 +99,16 @@ def test_an_issued_token_without_a_principal_leaves_the_recorded_one_alone() -> 
     assert current(report_issued({}), report)["principal"] == PRINCIPAL
 
 
-def test_the_first_token_posts_a_normal_event() -> None:
+def test_the_first_token_posts_no_event_its_status_says_so() -> None:
     report = report_issued({})
+    assert report.event is None
+    assert ready(report)["reason"] == conditions.TOKEN_ISSUED
+
+
+def test_a_token_after_a_suspension_posts_a_normal_event() -> None:
+    paused = suspended(previous={}, message="suspended", generation=1, now=NOW)
+    assert paused.status is not None
+    report = report_issued(paused.status, now=LATER)
     assert report.event == Event(warning=False, reason=conditions.TOKEN_ISSUED,
                                  message=ready(report)["message"])
 

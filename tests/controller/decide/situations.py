@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from external_identity.controller.decide.plans import Held, Situation
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import SecretConflict
 from external_identity.exchange.tokens import IssuedToken
-from external_identity.secrets.data import SecretTarget, StoredToken
+from external_identity.secrets.data import SecretTarget, StoredToken, ours_metadata
 from external_identity.secrets.targets import secret_target
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -118,21 +119,32 @@ def stored(
     issued_for: str | None = None,
 ) -> StoredToken:
     """What reading back our Secret finds; ``issued_for`` defaults to the current inputs'."""
+    issued_for = target().issued_for if issued_for is None else issued_for
+    expires_at = issued_at + timedelta(seconds=ttl) if issued_at is not None else None
+    labels, annotations = ours_metadata(
+        replace(target(), identity=identity, issued_for=issued_for),
+        issued_at=issued_at or ISSUED, expires_at=expires_at or ISSUED,
+    )
     return StoredToken(
-        expires_at=issued_at + timedelta(seconds=ttl) if issued_at is not None else None,
+        expires_at=expires_at,
         issued_at=issued_at,
         data_intact=intact,
         resource_version="41",
         identity=identity,
-        issued_for=target().issued_for if issued_for is None else issued_for,
+        issued_for=issued_for,
+        labels=labels,
+        annotations=annotations,
     )
 
 
 def stored_like(token: Held, *, intact: bool = True) -> StoredToken:
     """The Secret as the held token was written to it."""
+    labels, annotations = ours_metadata(token.target, issued_at=token.issued_at,
+                                        expires_at=token.expires_at)
     return StoredToken(
         expires_at=token.expires_at, issued_at=token.issued_at, data_intact=intact,
         resource_version="41", identity=token.target.identity, issued_for=token.issued_for,
+        labels=labels, annotations=annotations,
     )
 
 

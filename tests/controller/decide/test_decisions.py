@@ -18,11 +18,13 @@ from external_identity.controller.decide.plans import (
     Exchange,
     Held,
     Refuse,
+    Relabel,
     Repair,
     Suspend,
     Wait,
 )
 from external_identity.controller.settings import OperatorSettings
+from external_identity.secrets.data import IDENTITY_ANNOTATION, MANAGED_BY_LABEL
 from tests.controller.decide.situations import (
     ISSUED,
     NAMESPACE,
@@ -144,13 +146,32 @@ def test_a_held_token_is_repaired_even_while_backing_off() -> None:
     assert decide(situation(held=token, backoff=backoff)) == Repair(token)
 
 
-def test_new_secret_labels_rewrite_the_secret_with_the_held_token_not_a_new_one() -> None:
-    token = held()
+@pytest.mark.parametrize("with_token", [True, False], ids=["held", "adopted"])
+def test_new_secret_labels_are_put_on_the_secret_without_a_new_token(with_token: bool) -> None:
+    token = held(with_token=with_token)
     spec = binding_spec(secret={"name": SECRET_NAME, "labels": {"team": "payments"}})
     plan = decide(situation(spec=spec, held=token, stored=stored_like(token)))
-    assert isinstance(plan, Repair)
-    assert plan.held.token == token.token
-    assert plan.held.target.labels == {"team": "payments"}
+    relabelled = replace(token.target, labels={"team": "payments"})
+    assert plan == Relabel(replace(token, target=relabelled), {"labels": {"team": "payments"}})
+
+
+@pytest.mark.parametrize("with_token", [True, False], ids=["held", "adopted"])
+def test_a_secret_that_lost_our_label_and_an_annotation_gets_them_back(with_token: bool) -> None:
+    token = held(with_token=with_token)
+    stored = stored_like(token)
+    annotations = {k: v for k, v in stored.annotations.items() if k != IDENTITY_ANNOTATION}
+    plan = decide(situation(held=token, stored=replace(stored, labels={},
+                                                        annotations=annotations)))
+    assert plan == Relabel(token, {"labels": dict([MANAGED_BY_LABEL]),
+                                   "annotations": {IDENTITY_ANNOTATION: token.target.identity}})
+
+
+def test_after_a_restart_a_secret_that_lost_its_label_is_adopted_and_relabelled() -> None:
+    token = held(with_token=False)
+    stored = replace(stored_like(token), labels={})
+    plan = decide(situation(status=ready_status(), stored=stored))
+    assert isinstance(plan, Adopt)
+    assert plan.relabel == {"labels": dict([MANAGED_BY_LABEL])}
 
 
 def test_an_adopted_token_whose_secret_was_edited_is_exchanged_not_repaired() -> None:

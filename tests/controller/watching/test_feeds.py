@@ -197,7 +197,7 @@ class SecretRecorder:
 def secret(*, version: str = "10", owner: str | None = "api", checksum: str | None = None,
            data: dict[str, str] = DATA) -> dict[str, Any]:
     annotations = {CHECKSUM_ANNOTATION: checksum} if checksum is not None else {}
-    owners = ([{"kind": "ServiceAccountBinding", "name": owner, "uid": "u"}]
+    owners = ([{"kind": "ServiceAccountBinding", "name": owner, "uid": "u", "controller": True}]
               if owner is not None else [])
     return {"metadata": {"name": "phase-token", "namespace": NAMESPACE, "resourceVersion": version,
                          "labels": dict([MANAGED_BY_LABEL]), "annotations": annotations,
@@ -212,37 +212,39 @@ def test_a_secret_is_kept_as_the_parts_deciding_needs() -> None:
     seen = SecretFeed.trim(secret(checksum=INTACT))
     assert (seen.namespace, seen.name, seen.secret.owner) == (NAMESPACE, "phase-token", "api")
     assert seen.secret.resource_version == "10"
-    assert not seen.drifted
 
 
-@pytest.mark.parametrize("body", [secret(), secret(checksum=INTACT, data={"token": "ZWRpdGVk"})],
-                         ids=["no checksum", "edited data"])
+@pytest.mark.parametrize("body", [
+    secret(version="11"), secret(version="11", checksum=INTACT, data={"token": "ZWRpdGVk"}),
+    secret(version="11", checksum=INTACT),
+], ids=["no checksum", "edited data", "edited metadata"])
 def test_a_secret_someone_else_changed_wakes_its_binding(body: dict[str, Any]) -> None:
     seen = SecretRecorder()
-    trimmed = SecretFeed.trim(body)
-    assert trimmed.drifted
-    seen.feed.saw(trimmed)
+    seen.cache.saw(NAMESPACE, "phase-token", SecretFeed.trim(secret(checksum=INTACT)).secret)
+    seen.feed.saw(SecretFeed.trim(body))
     assert seen.woken == [(NAMESPACE, "api")]
     assert len(seen.cache) == 1
 
 
-def test_a_secret_as_the_operator_wrote_it_wakes_nobody() -> None:
+def test_the_watchs_echo_of_our_own_write_wakes_nobody() -> None:
     seen = SecretRecorder()
-    seen.feed.saw(SecretFeed.trim(secret(checksum=INTACT)))
+    written = SecretFeed.trim(secret(checksum=INTACT))
+    seen.cache.saw(NAMESPACE, "phase-token", written.secret)  # from the API's reply
+    seen.feed.saw(written)
     assert seen.woken == []
     assert len(seen.cache) == 1
 
 
 def test_an_older_version_than_the_cache_holds_wakes_nobody() -> None:
     seen = SecretRecorder()
-    seen.feed.saw(SecretFeed.trim(secret(version="20", checksum=INTACT)))
+    seen.cache.saw(NAMESPACE, "phase-token", SecretFeed.trim(secret(version="20")).secret)
     seen.feed.saw(SecretFeed.trim(secret(version="10")))
     assert seen.woken == []
 
 
 def test_a_deleted_secret_leaves_the_cache_and_wakes_its_binding() -> None:
     seen = SecretRecorder()
-    seen.feed.saw(SecretFeed.trim(secret(checksum=INTACT)))
+    seen.cache.saw(NAMESPACE, "phase-token", SecretFeed.trim(secret(checksum=INTACT)).secret)
     seen.feed.gone(SecretFeed.trim(secret(version="11", checksum=INTACT)))
     assert len(seen.cache) == 0
     assert seen.woken == [(NAMESPACE, "api")]

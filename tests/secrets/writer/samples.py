@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 from external_identity.exchange.tokens import IssuedToken
+from external_identity.secrets.data import SecretTarget
 
 NAMESPACE = "payments"
 SECRETS = "v1/secrets"
@@ -28,3 +30,10 @@ def issued(token: str = TOKEN, *, ttl: int = 3600, bearer: str = BEARER) -> Issu
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def owner_reference(target: SecretTarget) -> dict[str, Any]:
+    """The controller owner reference a binding's Secret carries (as JSON)."""
+    assert target.owner is not None
+    return {"apiVersion": target.owner.api_version, "kind": target.owner.kind,
+            "name": target.owner.name, "uid": target.owner.uid, "controller": True}

@@ -86,12 +86,16 @@ async def test_someone_elses_secret_is_never_deleted(
 ) -> None:
     before = kube_api.create({"apiVersion": "v1", "kind": "Secret",
                               "metadata": {"name": target.name, "namespace": target.namespace}})
-    assert await writer.delete(target) is False
+    with pytest.raises(SecretConflict, match="is not owned by ServiceAccountBinding"):
+        await writer.delete(target)
     assert kube_api.get(SECRETS, target.namespace, target.name) == before
 
-    other = dataclasses.replace(target, name="other", owner_key="another-binding")
+    assert target.owner is not None
+    other = dataclasses.replace(target, name="other", owner_key="another-binding", owner=(
+        dataclasses.replace(target.owner, name="orders-api", uid="another-binding")))
     await writer.write(other, issued())
-    assert await writer.delete(dataclasses.replace(target, name="other")) is False
+    with pytest.raises(SecretConflict, match="belongs to ServiceAccountBinding 'orders-api'"):
+        await writer.delete(dataclasses.replace(target, name="other"))
     assert kube_api.get(SECRETS, target.namespace, "other") is not None
 
 
@@ -111,6 +115,7 @@ async def test_a_secret_replaced_by_someone_else_before_the_delete_survives(
         replace_with_a_foreign_secret,
     )
 
-    assert await writer.delete(target) is False
+    with pytest.raises(SecretConflict):
+        await writer.delete(target)
     secret = kube_api.get(SECRETS, target.namespace, target.name)
     assert secret is not None and secret["data"] == {"token": b64("theirs now")}

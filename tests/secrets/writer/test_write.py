@@ -18,7 +18,7 @@ from external_identity.secrets.data import (
     data_checksum,
 )
 from external_identity.secrets.writer import SecretWriter
-from tests.secrets.writer.samples import BEARER, SECRETS, TOKEN, b64, issued
+from tests.secrets.writer.samples import BEARER, SECRETS, TOKEN, b64, issued, owner_reference
 
 
 def writes(kube_api: KubeAPI, name: str) -> list[tuple[str, int]]:
@@ -156,14 +156,17 @@ async def test_a_foreign_secret_is_a_conflict_and_stays_untouched(
     assert problem_for(caught.value).reason == "SecretConflict"
 
 
+@pytest.mark.parametrize("owner", ["cli", "another binding"])
 async def test_a_secret_managed_for_another_owner_is_a_conflict(
-    kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget
+    kube_api: KubeAPI, writer: SecretWriter, target: SecretTarget, owner: str
 ) -> None:
-    other = dataclasses.replace(target, owner_key="another-binding-uid", owner=None)
+    assert target.owner is not None
+    other = dataclasses.replace(target, owner_key="another-binding-uid", owner=None if (
+        owner == "cli") else dataclasses.replace(target.owner, name="orders-api", uid="x"))
     await writer.write(other, issued("pss_service:v2:theirs"))
     before = kube_api.get(SECRETS, target.namespace, target.name)
 
-    with pytest.raises(SecretConflict, match="another owner"):
+    with pytest.raises(SecretConflict, match=r"not owned by|belongs to ServiceAccountBinding"):
         await writer.write(target, issued())
 
     assert kube_api.get(SECRETS, target.namespace, target.name) == before
@@ -197,8 +200,7 @@ async def test_a_secret_created_by_us_elsewhere_meanwhile_is_replaced_after_one_
         lambda emulator: emulator.seed({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": target.name, "namespace": target.namespace,
-                         "labels": dict([MANAGED_BY_LABEL]),
-                         "annotations": {"externalidentity.dev/owner": target.owner_key}},
+                         "ownerReferences": [owner_reference(target)]},
         }),
     )
 

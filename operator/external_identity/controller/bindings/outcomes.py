@@ -1,7 +1,10 @@
 """What each outcome says: the status patch, the event and readiness. Pure; no I/O.
 
 An event is posted only when the Ready condition changes (status, reason or message), so a
-binding retrying the same failure does not flood the namespace with repeats.
+binding retrying the same failure does not flood the namespace with repeats. A first issue
+posts none: the status says it, and a binding's first token costs the API server no more than
+reading, creating and reporting it (see :mod:`.reconciler`). Recovering from a failure posts
+``TokenIssued``.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def issued(
     if refresh_request:
         status[HANDLED_REFRESH_FIELD] = refresh_request
     event = None
-    if not conditions.is_ready(previous):
+    if ready_condition(previous) is not None and not conditions.is_ready(previous):
         event = Event(warning=False, reason=conditions.TOKEN_ISSUED, message=message)
     return Report(status=status, event=event, ready=True)
 

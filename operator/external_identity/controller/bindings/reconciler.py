@@ -1,8 +1,11 @@
 """Carries out one binding's plans: the I/O around the pure decision chain.
 
-Each :meth:`BindingReconciler.step` reads the Secret back, asks :func:`.decisions.decide`
-what to do, does it (exchange, write, delete), and reports the outcome through
-:mod:`.outcomes`. Kubernetes and the token service are reached only through the injected
+Each :meth:`BindingReconciler.step` reads the Secret back (from the watch-fed cache), asks
+:func:`.decisions.decide` what to do, does it (exchange, write, relabel, delete), and reports
+the outcome through :mod:`.outcomes`. Before minting for a Secret the cache does not know, it
+reads that Secret from the API once: the name may be taken by someone else's Secret (then no
+token is minted), or the Secret may be ours but have lost the label the watch selects by.
+Kubernetes and the token service are reached only through the injected
 writers and pool; every failure is one of the package's errors and becomes a condition.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +32,7 @@ from external_identity.controller.decide.plans import (
     Held,
     Plan,
     Refuse,
+    Relabel,
     Repair,
     Situation,
     Suspend,
@@ -161,6 +165,9 @@ class BindingReconciler:
         )
         plan = decide(situation)
         try:
+            if isinstance(plan, Exchange) and stored is None:
+                situation = replace(situation, stored=await self._look(plan.target))
+                plan = decide(situation) if situation.stored is not None else plan
             delay = await self._carry_out(plan, situation, inputs)
         except ExternalIdentityError as error:
             return await self._fail(problem_for(error), inputs, generation)
@@ -185,13 +192,23 @@ class BindingReconciler:
         except SecretConflict as conflict:
             return conflict
 
+    async def _look(self, target: SecretTarget) -> StoredToken | SecretConflict | None:
+        """The Secret as the API has it: the cache only knows the labelled ones."""
+        try:
+            return await self._secrets.look(target)
+        except SecretConflict as conflict:
+            return conflict
+
     async def _carry_out(self, plan: Plan, situation: Situation, inputs: str) -> float:
         stored, generation = situation.stored, situation.generation
         known = None if isinstance(stored, SecretConflict) else stored
         match plan:
             case Wait(until=until):
                 return self._seconds_until(until)
-            case Adopt(held=held, ready=ready):
+            case Adopt(held=held, ready=ready, relabel=relabel):
+                if relabel is not None:
+                    assert known is not None
+                    await self._secrets.relabel(held.target, known, relabel)
                 self.held = held
                 self._mark(ready)
                 self._metrics.holds(self.key, issued_at=held.issued_at,
@@ -206,6 +223,13 @@ class BindingReconciler:
                 self.held = held
                 log.info("%s/%s: rewrote drifted Secret %s", self.namespace, self.name,
                          held.target.name, extra=self._about)
+                return self._seconds_until(held.refresh_at)
+            case Relabel(held=held, metadata=metadata):
+                assert known is not None
+                await self._secrets.relabel(held.target, known, metadata)
+                self.held = held
+                log.info("%s/%s: put back the labels and annotations of Secret %s",
+                         self.namespace, self.name, held.target.name, extra=self._about)
                 return self._seconds_until(held.refresh_at)
             case Exchange():
                 return await self._exchange(plan, situation, known, inputs)

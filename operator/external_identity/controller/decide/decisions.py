@@ -6,6 +6,8 @@ holds, what this process holds in memory, and the time — and returns one plan:
 - :class:`Wait` until a moment (the token is fresh, or a failed attempt is backing off);
 - :class:`Adopt` a token found in the Secret after a restart (no new exchange);
 - :class:`Repair` the Secret with the token held in memory (someone edited or deleted it);
+- :class:`Relabel` the Secret, putting back labels and annotations someone removed or edited
+  (the data is intact, so no token is needed);
 - :class:`Exchange` for a new token and write it;
 - :class:`Refuse` with a problem, deleting the Secret first when access was revoked;
 - :class:`Suspend`: the binding asked not to be refreshed (``spec.suspend``).
@@ -37,6 +39,7 @@ from external_identity.controller.decide.plans import (
     Held,
     Plan,
     Refuse,
+    Relabel,
     Repair,
     Situation,
     Suspend,
@@ -44,7 +47,7 @@ from external_identity.controller.decide.plans import (
 )
 from external_identity.controller.decide.timing import refresh_moment
 from external_identity.errors import ConfigurationError, SecretConflict
-from external_identity.secrets.data import SecretTarget, StoredToken
+from external_identity.secrets.data import SecretTarget, StoredToken, metadata_drifted
 from external_identity.secrets.targets import secret_target
 
 __all__ = ["decide"]
@@ -76,10 +79,16 @@ def decide(situation: Situation) -> Plan:
         and _answers(held, checked)
         and situation.now < held.expires_at
     ):
-        if held.target == checked.target and _secret_holds(situation.stored, held):
+        stored = situation.stored
+        if _same_data(held.target, checked.target) and _secret_holds(stored, held):
+            assert isinstance(stored, StoredToken)
+            drift = metadata_drifted(stored, checked.target, issued_at=held.issued_at,
+                                     expires_at=held.expires_at)
+            if drift is not None:
+                return Relabel(replace(held, target=checked.target), drift)
             if situation.now < held.refresh_at:
                 return Wait(held.refresh_at)
-        elif held.token is not None:  # edited, deleted, or its keys/labels changed
+        elif held.token is not None:  # edited, deleted, or its keys or type changed
             return Repair(replace(held, target=checked.target))
     if situation.backoff.holds(situation.now, inputs):
         assert situation.backoff.retry_at is not None
@@ -151,6 +160,11 @@ def _answers(held: Held, checked: _Checked) -> bool:
     )
 
 
+def _same_data(held: SecretTarget, wanted: SecretTarget) -> bool:
+    """The held token's Secret has the data layout wanted: same keys, same type."""
+    return (held.keys, held.type) == (wanted.keys, wanted.type)
+
+
 def _secret_holds(stored: StoredToken | SecretConflict | None, held: Held) -> bool:
     """The Secret holds the held token, intact (times are written to the second)."""
     return (
@@ -187,7 +201,9 @@ def _adoptable(situation: Situation, checked: _Checked) -> Adopt | None:
         expires_at=stored.expires_at,
         refresh_at=refresh_at,
     )
-    return Adopt(held, ready=conditions.is_ready(status))
+    drift = metadata_drifted(stored, checked.target, issued_at=stored.issued_at,
+                             expires_at=stored.expires_at)
+    return Adopt(held, ready=conditions.is_ready(status), relabel=drift)
 
 
 def _suspended(situation: Situation) -> str:

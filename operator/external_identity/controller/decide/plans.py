@@ -23,6 +23,7 @@ __all__ = [
     "Held",
     "Plan",
     "Refuse",
+    "Relabel",
     "Repair",
     "Situation",
     "Suspend",
@@ -84,16 +85,30 @@ class Wait:
     until: datetime
 
 
+#: A merge patch for a Secret's ``metadata``: the labels and annotations to put back.
+MetadataPatch = dict[str, dict[str, str]]
+
+
 @dataclass(frozen=True)
 class Adopt:
     held: Held
     #: Whether the status already says Ready (a failing refresh may have been under way).
     ready: bool
+    #: Labels and annotations to put back as well (someone edited them meanwhile).
+    relabel: MetadataPatch | None = None
 
 
 @dataclass(frozen=True)
 class Repair:
     held: Held
+
+
+@dataclass(frozen=True)
+class Relabel:
+    """The Secret holds the held token intact, but lost labels or annotations: put them back."""
+
+    held: Held
+    metadata: MetadataPatch
 
 
 @dataclass(frozen=True)
@@ -117,4 +132,4 @@ class Suspend:
     message: str
 
 
-Plan = Wait | Adopt | Repair | Exchange | Refuse | Suspend
+Plan = Wait | Adopt | Repair | Relabel | Exchange | Refuse | Suspend

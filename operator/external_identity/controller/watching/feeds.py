@@ -15,7 +15,6 @@ from external_identity.controller.watching.informers import ObjectKey, object_ke
 from external_identity.controller.watching.legacy import carries_legacy_marks
 from external_identity.controller.watching.listing import Scope
 from external_identity.secrets.cache import CachedSecret, SecretCache, cached_secret
-from external_identity.secrets.data import CHECKSUM_ANNOTATION
 
 __all__ = ["BindingFeed", "IdentityFeed", "SecretFeed"]
 
@@ -31,12 +30,6 @@ class SeenSecret:
     namespace: str
     name: str
     secret: CachedSecret
-
-    @property
-    def drifted(self) -> bool:
-        """Not as we wrote it: no checksum, or data that does not match it."""
-        return (self.secret.annotations.get(CHECKSUM_ANNOTATION) is None
-                or not self.secret.facts.checksum_matches)
 
 
 class IdentityFeed:
@@ -115,8 +108,9 @@ class BindingFeed:
 
 
 class SecretFeed:
-    """The operator's Secrets, to the cache; a Secret changed by someone else wakes its binding,
-    which writes it back."""
+    """The operator's Secrets, to the cache. A Secret changed by someone else (a version newer
+    than the one our own write left in the cache), or gone from the watch (deleted, or its
+    label removed), wakes its binding, which puts back what it has to."""
 
     def __init__(self, cache: SecretCache, wake: Callable[[ObjectKey], None]) -> None:
         self._cache = cache
@@ -127,7 +121,7 @@ class SecretFeed:
         return SeenSecret(*object_key(obj), cached_secret(obj))
 
     def saw(self, seen: SeenSecret) -> None:
-        if self._cache.saw(seen.namespace, seen.name, seen.secret) and seen.drifted:
+        if self._cache.saw(seen.namespace, seen.name, seen.secret):
             self._wake_owner(seen)
 
     def gone(self, seen: SeenSecret) -> None:
