@@ -26,7 +26,7 @@ def test_a_foreign_secret_is_never_touched(
     cluster.apply_binding(account.id, ttl=600)
     start_operator()
     condition = cluster.wait_ready("SecretConflict")
-    assert "not managed by external-identity-operator" in condition["message"]
+    assert "is not owned by ServiceAccountBinding 'payments-api'" in condition["message"]
     after = cluster.secret()
     assert after.metadata.resource_version == before.metadata.resource_version
     assert after.data == before.data
