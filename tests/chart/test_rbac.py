@@ -23,7 +23,7 @@ EVENTS = {
 NAMESPACED = {
     (GROUP, "serviceaccountbindings"): {"list", "watch", "patch"},
     (GROUP, "serviceaccountbindings/status"): {"patch"},
-    ("", "secrets"): {"get", "list", "watch", "create", "update", "delete"},
+    ("", "secrets"): {"get", "list", "watch", "create", "update", "patch", "delete"},
     **EVENTS,
 }
 TOKEN_REQUEST = {("", "serviceaccounts/token"): {"create"}}

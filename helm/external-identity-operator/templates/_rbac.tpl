@@ -51,13 +51,14 @@ is recorded making. No rule uses "*".
   resources: ["serviceaccountbindings/status"]
   verbs: ["patch"]
 # The Secrets holding the tokens: listed once at start-up and watched (label-selected),
-# created or replaced whole (one write, conditional on resourceVersion), read only when a
-# write conflicts or before a delete, deleted when access is revoked. Deleting a binding
-# leaves its Secret to the garbage collector (owner reference, blockOwnerDeletion=false, so
-# no finalizers permission on bindings is needed).
+# created or replaced whole (one write, conditional on resourceVersion), read before the
+# first token for a name the watch does not know (it may be taken), when a write conflicts
+# and before a delete; patched to put back removed labels and annotations; deleted when
+# access is revoked. Deleting a binding leaves its Secret to the garbage collector (owner
+# reference, blockOwnerDeletion=false, so no finalizers permission on bindings is needed).
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get", "list", "watch", "create", "update", "delete"]
+  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
 {{ include "eio.rules.events" . }}
 {{- if .Values.perWorkloadIdentity.enabled }}
 # Per-workload credentials (credentials.source: ServiceAccount): the binding's
