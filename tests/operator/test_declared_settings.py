@@ -7,6 +7,7 @@ work on an idle machine, more on a loaded one — hence the slack in each bound)
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Callable
 
@@ -29,7 +30,7 @@ def arrivals(records: list[RequestRecord]) -> list[float]:
 
 
 def gaps(moments: list[float]) -> list[float]:
-    return [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
+    return [later - earlier for earlier, later in itertools.pairwise(moments)]
 
 
 def first_requests(cluster: Cluster, count: int, *, timeout: float) -> list[RequestRecord]:

@@ -129,7 +129,8 @@ async def test_a_client_id_of_the_identity_wins_over_the_pods_for_a_service_prin
 ) -> None:
     """The pod's AZURE_CLIENT_ID names another app; the secret is the identity's app's."""
     other = entra_peer.add_client(secret="the-other-apps-secret")
-    environ = {**entra_peer.env(workload_identity=False), "AZURE_CLIENT_SECRET": "the-other-apps-secret"}
+    environ = {**entra_peer.env(workload_identity=False),
+               "AZURE_CLIENT_SECRET": "the-other-apps-secret"}
     credential = build_azure_credential(environ=environ, client_id=other.client_id)
     assert await _principal(credential) == other.oid
     [request] = entra_peer.token_requests()
@@ -148,5 +149,5 @@ def test_a_service_principal_without_a_client_id_is_credentials_unavailable(
     entra_env: dict[str, str],
 ) -> None:
     environ = {"AZURE_TENANT_ID": entra_env["AZURE_TENANT_ID"], "AZURE_CLIENT_SECRET": "s"}
-    with pytest.raises(CredentialsUnavailable, match="spec.azure.clientId"):
+    with pytest.raises(CredentialsUnavailable, match=r"spec\.azure\.clientId"):
         build_azure_credential(environ=environ)
