@@ -133,6 +133,7 @@ class RequestRecord:
     method: str
     provider: Provider | None
     status: int
+    #: When the answer was sent (or the client was found gone).
     received_at: float
     #: The ``error`` message sent, if any.
     error: str | None = None
@@ -141,15 +142,35 @@ class RequestRecord:
     fault: FaultKind | None = None
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    #: When the request arrived (before any injected hang); ``received_at`` if unknown.
+    arrived_at: float | None = None
 
 
 class Records:
-    """Thread-safe log of requests answered and tokens issued."""
+    """Thread-safe log of requests answered and tokens issued, and how many exchange
+    requests were in flight at once (arrived, not yet answered)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._tokens: list[IssuedToken] = []
+        self._in_flight = 0
+        self._peak_in_flight = 0
+
+    def entered(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+    def left(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most exchange requests in flight at once since the last :meth:`clear`."""
+        with self._lock:
+            return self._peak_in_flight
 
     def add_request(self, record: RequestRecord) -> None:
         with self._lock:
@@ -192,3 +213,4 @@ class Records:
         with self._lock:
             self._requests.clear()
             self._tokens.clear()
+            self._peak_in_flight = self._in_flight

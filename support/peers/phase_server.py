@@ -16,14 +16,22 @@ peer and not expired) for checks from outside the process (the kind e2e suite).
 
 Tests configure accounts and identities on ``server.config``, inject faults
 with ``rate_limit`` / ``fail`` / ``hang`` / ``respond_raw`` / ``truncate`` /
-``disconnect``, and read ``server.records`` (requests answered, tokens issued).
+``disconnect``, and read ``server.records`` (requests answered, with when each arrived; tokens
+issued; the most exchange requests in flight at once). A client that gives up on a hanging
+request is recorded with status 499 at the moment it closed the connection (plain HTTP only).
+With ``ssl_context`` the peer serves HTTPS (a test's throwaway CA).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import select
+import socket
+import ssl
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from ._http import JsonHandler, LoopbackServer
@@ -42,7 +50,7 @@ from .phase_model import (
 )
 from .phase_rules import Grant, Reject
 
-__all__ = ["API_PATHS", "CONSOLE_PATHS", "VERIFY_PATH", "PhaseServer"]
+__all__ = ["API_PATHS", "CLIENT_CLOSED", "CONSOLE_PATHS", "VERIFY_PATH", "PhaseServer"]
 
 CONSOLE_PATHS: dict[Provider, str] = {
     "aws-iam": "/service/public/identities/external/v1/aws/iam/auth/",
@@ -61,13 +69,15 @@ _SECRETS_ROUTES = frozenset({"/v1/secrets/", "/service/public/v1/secrets/"})
 VERIFY_PATH = "/e2e/verify"
 _UNAVAILABLE = b"<html><head><title>503 Service Temporarily Unavailable</title></head></html>"
 _SERVER_ERROR = b"<h1>Server Error (500)</h1>"
+#: nginx's status for "the client closed the connection before the answer".
+CLIENT_CLOSED = 499
 
 
 class PhaseServer:
     """The running peer. ``base_url`` is the host; pick the path form per test.
 
     It listens on a free loopback port unless ``host``/``port`` say otherwise (the
-    standalone peers, ``support.peers.serve``).
+    standalone peers, ``support.peers.serve``), over HTTPS with ``ssl_context``.
     """
 
     def __init__(
@@ -77,6 +87,7 @@ class PhaseServer:
         ca_bundle: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._login_base_url = login_base_url
         self._ca_bundle = ca_bundle
@@ -85,7 +96,9 @@ class PhaseServer:
         self.records = Records()
         self.config = PhaseConfig()
         self.reset()
-        self._server = LoopbackServer(_PhaseHandler, owner=self, host=host, port=port)
+        self._server = LoopbackServer(
+            _PhaseHandler, owner=self, host=host, port=port, ssl_context=ssl_context
+        )
 
     # -- lifecycle -------------------------------------------------------
 
@@ -247,8 +260,17 @@ class PhaseServer:
                     return fault
         return None
 
-    def wait(self, seconds: float) -> None:
-        self._release.wait(seconds)
+    def hold(self, seconds: float, *, gone: Callable[[], bool]) -> bool:
+        """Stall up to ``seconds`` (reset/stop cut it short); True if ``gone()`` said the
+        client left first."""
+        release = self._release
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if release.wait(min(left, 0.02)):
+                return False
+            if gone():
+                return True
+        return False
 
     # -- issuing -------------------------------------------------------------
 
@@ -290,6 +312,7 @@ class PhaseServer:
 
 class _PhaseHandler(JsonHandler):
     owner: PhaseServer
+    _arrived_at: float | None = None
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -301,6 +324,7 @@ class _PhaseHandler(JsonHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
+        self._arrived_at = self.owner.config.now()
         raw = self.read_body()
         path = self.path.split("?", 1)[0]
         if path in _SECRETS_ROUTES and self.command == "GET":
@@ -319,9 +343,20 @@ class _PhaseHandler(JsonHandler):
             self._record(path, provider, 405, raw, error=message)
             self.send_json(405, {"detail": message})
             return
+        self.owner.records.entered()
+        try:
+            self._authenticate(path, provider, raw)
+        finally:
+            self.owner.records.left()
+
+    def _authenticate(self, path: str, provider: Provider, raw: bytes) -> None:
         fault = self.owner.take_fault(provider)
         if fault is not None and fault.kind == "hang":
-            self.owner.wait(fault.delay)
+            if self.owner.hold(fault.delay, gone=self._client_gone):
+                self._record(path, provider, CLIENT_CLOSED, raw, error="client closed the "
+                             "connection", fault=fault)
+                self.close_connection = True
+                return
         elif fault is not None:
             self._record(path, provider, fault.status, raw, fault=fault)
             self._apply(fault)
@@ -361,6 +396,19 @@ class _PhaseHandler(JsonHandler):
                 }
             },
         )
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its end (it sends nothing else while it waits)."""
+        connection = self.connection
+        if isinstance(connection, ssl.SSLSocket):
+            return False  # no peeking under TLS: a hang there runs its full length
+        readable, _, _ = select.select([connection], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def _apply(self, fault: Fault) -> None:
         if fault.kind == "disconnect":
@@ -425,5 +473,6 @@ class _PhaseHandler(JsonHandler):
                 fault=fault.kind if fault is not None else None,
                 payload=payload,
                 headers=dict(self.headers.items()),
+                arrived_at=self._arrived_at,
             )
         )

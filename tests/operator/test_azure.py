@@ -14,10 +14,10 @@ from tests.operator.harness import Cluster, wait_for
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
-def _apply_azure_identity(cluster: Cluster, entra_peer: EntraPeer) -> None:
+def _apply_azure_identity(cluster: Cluster, entra_peer: EntraPeer, **azure: str) -> None:
     body = cluster.identity_body("local-azure", provider="azure",
                                  azure={"tenantId": entra_peer.tenant_id,
-                                        "authorityHost": entra_peer.authority_host})
+                                        "authorityHost": entra_peer.authority_host, **azure})
     del body["spec"]["aws"]
     cluster.custom.create_cluster_custom_object(
         "externalidentity.dev", "v1alpha1", "externalidentities", body)
@@ -60,3 +60,28 @@ def test_an_azure_identity_shows_the_object_id_it_proves_before_any_exchange(
 
     assert wait_for(principal, message="status.principal from the probe") == entra_peer.oid
     assert cluster.phase.records.requests == [], "a probe must not exchange"
+
+
+@pytest.mark.parametrize("credential", ["workload-identity", "service-principal"])
+def test_the_identitys_client_id_wins_over_the_pods(
+    cluster: Cluster, entra_peer: EntraPeer, operator_env: dict[str, str],
+    start_operator: Callable[..., OperatorProcess], credential: str,
+) -> None:
+    """The pod's AZURE_CLIENT_ID names another app (for something else); spec.azure.clientId
+    names the app this identity signs in as, with a federated token or with its secret."""
+    app = entra_peer.add_client(secret="the-identitys-app-secret")
+    account = cluster.phase.add_service_account()
+    cluster.phase.add_azure_identity(account, tenant_id=entra_peer.tenant_id,
+                                     allowed_service_principals=[app.oid])
+    _apply_azure_identity(cluster, entra_peer, clientId=app.client_id)
+    cluster.apply_binding(account.id, identity="local-azure", ttl=600)
+    env = _azure_env(operator_env, entra_peer)
+    if credential == "service-principal":
+        del env["AZURE_FEDERATED_TOKEN_FILE"]
+        env["AZURE_CLIENT_SECRET"] = "the-identitys-app-secret"
+    assert env["AZURE_CLIENT_ID"] == entra_peer.client_id != app.client_id
+    start_operator(env=env)
+
+    cluster.wait_ready("TokenIssued")
+    assert cluster.binding()["status"]["principal"] == app.oid
+    assert {r.client_id for r in entra_peer.token_requests()} == {app.client_id}

@@ -45,12 +45,15 @@ def test_a_missing_identity_recovers_when_it_appears(
     cluster.wait_ready("TokenIssued", timeout=10)
 
 
+@pytest.mark.parametrize("allowed", [["team-*"], []], ids=["others", "none"])
 def test_a_namespace_the_identity_does_not_allow_is_refused(
     cluster: Cluster,
     account: ServiceAccount,
     start_operator: Callable[..., OperatorProcess],
+    allowed: list[str],
 ) -> None:
-    cluster.apply_identity(allowedNamespaces=["team-*"])
+    """``allowedNamespaces: []`` allows no namespace at all (absent allows every one)."""
+    cluster.apply_identity(allowedNamespaces=allowed)
     cluster.apply_binding(account.id, ttl=600)
     start_operator()
     condition = cluster.wait_ready("NamespaceNotAllowed")

@@ -139,6 +139,57 @@ def test_pointing_the_binding_at_another_identity_replaces_the_token(
     assert ready["status"] == "True"
 
 
+def test_an_outage_of_the_identity_a_binding_was_pointed_at_keeps_its_token(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    """A 503 from the token service is no refusal: the token minted through the old identity
+    stays until one minted through the new identity replaces it."""
+    cluster.apply_identity()
+    cluster.apply_identity("other-aws")
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    first = wait_for(cluster.token, message="first token")
+
+    cluster.phase.config.unavailable = True
+    patch_binding(cluster, {"externalIdentityRef": {"name": "other-aws"}})
+    wait_for(
+        lambda: (cluster.binding()["status"].get("failureCount") or 0) >= 2,
+        timeout=PROMPTLY, message="two failed exchanges through other-aws",
+    )
+    assert cluster.ready()["reason"] == "ExchangeFailed"
+    assert cluster.phase.records.count(status=503) >= 2
+    assert (cluster.token(), identity_of_secret(cluster)) == (first, "local-aws")
+
+    cluster.phase.config.unavailable = False
+    wait_for(lambda: identity_of_secret(cluster) == "other-aws", timeout=PROMPTLY,
+             message="a token minted through other-aws")
+    assert cluster.token() not in (None, first)
+
+
+def test_a_refusal_by_the_identity_a_binding_was_pointed_at_deletes_the_secret(
+    cluster: Cluster,
+    account: ServiceAccount,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    cluster.apply_identity("other-aws")
+    cluster.apply_binding(account.id, ttl=600)
+    start_operator()
+    wait_for(cluster.token, message="first token")
+
+    cluster.phase.fail(status=403, body={"error": "Untrusted principal"})
+    patch_binding(cluster, {"externalIdentityRef": {"name": "other-aws"}})
+    wait_for(lambda: cluster.secret() is None, timeout=PROMPTLY, message="Secret deleted")
+    condition = wait_for(
+        condition_is(cluster, "Rejected", says="Secret phase-service-token deleted"),
+        message="Rejected saying the Secret was deleted",
+    )
+    assert "Untrusted principal" in condition["message"]
+    assert len(cluster.phase.records.tokens) == 1
+
+
 def test_pointing_the_binding_at_a_missing_identity_deletes_the_secret(
     cluster: Cluster,
     account: ServiceAccount,

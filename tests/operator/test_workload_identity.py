@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import jwt
 import pytest
 from support.kube.server import KubeAPI
 from support.operator import OperatorProcess
@@ -26,6 +27,8 @@ pytestmark = pytest.mark.usefixtures("loopback_only")
 
 AZURE_NAMESPACE = "orders"
 ROLE = "payments-api"
+ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
+REFRESH_ANNOTATION = "externalidentity.dev/refresh"
 
 
 def service_account(kube: KubeAPI, namespace: str, name: str, **annotations: str) -> None:
@@ -252,3 +255,87 @@ def test_fifty_bindings_on_one_service_account_cost_one_token_request_and_one_as
     for source in ("kubernetes-token-request", "aws-assume-role-with-web-identity"):
         sample = f'external_identity_credential_refreshes_total{{source="{source}"}}'
         assert metric(port, sample) == 1, f"{source} counted once"
+
+
+def test_the_token_request_asks_for_the_identitys_audience(
+    cluster: Cluster, workload_env: dict[str, str], start_operator: Callable[..., OperatorProcess],
+) -> None:
+    audience = "phase.example.com/external-identity"
+    role_arn = cluster.sts.create_workload_role(
+        ROLE, issuer=cluster.kube.url, namespace=NAMESPACE, service_account="api",
+        audience=audience)  # STS takes no other audience from this issuer
+    service_account(cluster.kube, NAMESPACE, "api", **{ROLE_ARN_ANNOTATION: role_arn})
+    account = cluster.phase.add_service_account()
+    cluster.phase.add_aws_identity(account, sts_endpoint=cluster.sts.endpoint,
+                                   trusted_principals=[cluster.sts.trust_pattern(ROLE)])
+    body = cluster.identity_body("team-aws", credentials={"source": "ServiceAccount",
+                                                          "audience": audience})
+    cluster.custom.create_cluster_custom_object(GROUP, VERSION, "externalidentities", body)
+    bind(cluster, account.id)
+    start_operator(env=workload_env)
+
+    wait_ready(cluster, "TokenIssued")
+    audiences = [jwt.decode(token, options={"verify_signature": False})["aud"]
+                 for token in cluster.kube.emulator.signer.issued]
+    assert audiences == [[audience]]
+
+
+def _refresh(cluster: Cluster, request: str) -> dict[str, Any]:
+    """Ask for a new token now; the binding's status once the operator issued it, or once it
+    found the ServiceAccount's credentials unavailable."""
+    cluster.custom.patch_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, "serviceaccountbindings", "payments-api",
+        {"metadata": {"annotations": {REFRESH_ANNOTATION: request}}})
+
+    def outcome() -> dict[str, Any] | None:
+        status = cluster.binding()["status"]
+        condition = next(c for c in status["conditions"] if c["type"] == "Ready")
+        done = status.get("handledRefreshRequest") == request
+        return status if done or condition["reason"] == "CredentialsUnavailable" else None
+
+    return wait_for(outcome, message=f"refresh request {request} handled")
+
+
+def _reason(status: dict[str, Any]) -> str:
+    return str(next(c for c in status["conditions"] if c["type"] == "Ready")["reason"])
+
+
+@pytest.mark.parametrize("watching", [True, False], ids=["watching", "not-watching"])
+def test_a_re_annotated_or_deleted_service_account_takes_effect_at_once_only_when_watched(
+    cluster: Cluster, workload_env: dict[str, str], start_operator: Callable[..., OperatorProcess],
+    watching: bool,
+) -> None:
+    """Without --watch-service-accounts a ServiceAccount is re-read within a minute, so for that
+    long refreshes still prove the role it named; with it, the next refresh sees the change
+    (the watch event may trail a refresh request by a moment: those are asked again)."""
+    roles = {name: cluster.sts.create_workload_role(
+        name, issuer=cluster.kube.url, namespace=NAMESPACE, service_account="api")
+        for name in ("team-a", "team-b")}
+    service_account(cluster.kube, NAMESPACE, "api", **{ROLE_ARN_ANNOTATION: roles["team-a"]})
+    account = cluster.phase.add_service_account()
+    cluster.phase.add_aws_identity(account, sts_endpoint=cluster.sts.endpoint, trusted_principals=[
+        cluster.sts.trust_pattern(name) for name in roles])
+    workload_identity(cluster)
+    bind(cluster, account.id)
+    start_operator(*(["--watch-service-accounts"] if watching else []), env=workload_env)
+    wait_ready(cluster, "TokenIssued")
+    assert "assumed-role/team-a/" in cluster.binding()["status"]["principal"]
+    attempts = iter(range(1000))
+
+    cluster.core.patch_namespaced_service_account("api", NAMESPACE, {
+        "metadata": {"annotations": {ROLE_ARN_ANNOTATION: roles["team-b"]}}})
+    if watching:
+        wait_for(lambda: "assumed-role/team-b/" in _refresh(
+            cluster, f"re-annotated-{next(attempts)}")["principal"],
+            timeout=15, message="a token proved by the newly annotated role")
+    else:
+        assert "assumed-role/team-a/" in _refresh(cluster, "re-annotated")["principal"]
+
+    cluster.core.delete_namespaced_service_account("api", NAMESPACE)
+    if watching:
+        wait_for(lambda: _reason(_refresh(cluster, f"deleted-{next(attempts)}"))
+                 == "CredentialsUnavailable", timeout=15, message="the deletion noticed")
+        assert f"ServiceAccount {NAMESPACE}/api does not exist" in ready(
+            cluster, NAMESPACE)["message"]
+    else:
+        assert _reason(_refresh(cluster, "deleted")) == "TokenIssued"

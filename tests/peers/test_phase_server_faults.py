@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
+import trustme
+from support.kube.server import wait_for
 from support.peers.helpers import aws_account, post, signed_payload
-from support.peers.phase_server import PhaseServer
+from support.peers.phase_server import CLIENT_CLOSED, PhaseServer
 from support.peers.sts_peer import StsPeer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -85,6 +89,57 @@ def test_a_hang_outlasts_a_client_timeout(ready: tuple[PhaseServer, StsPeer, str
     with pytest.raises(httpx.ReadTimeout):
         _exchange(ready, timeout=0.3)
     assert time.monotonic() - started < 5
+
+
+def test_a_client_that_gives_up_on_a_hang_is_recorded_when_it_left(
+    ready: tuple[PhaseServer, StsPeer, str],
+) -> None:
+    server = ready[0]
+    server.hang(seconds=30)
+    with pytest.raises(httpx.ReadTimeout):
+        _exchange(ready, timeout=0.5)
+    record = wait_for(lambda: next(iter(server.records.requests), None), timeout=5,
+                      message="the abandoned request recorded")
+    assert (record.status, record.fault) == (CLIENT_CLOSED, "hang")
+    assert record.arrived_at is not None
+    assert 0.45 <= record.received_at - record.arrived_at < 3
+    assert server.records.tokens == [], "nothing is issued to a client that left"
+
+
+def test_the_most_requests_in_flight_at_once_are_counted(
+    ready: tuple[PhaseServer, StsPeer, str],
+) -> None:
+    server = ready[0]
+    server.hang(3, seconds=0.5)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        statuses = [r.status_code for r in pool.map(lambda _: _exchange(ready), range(3))]
+    assert statuses == [200, 200, 200]
+    assert server.records.peak_in_flight == 3
+    server.reset()
+    assert server.records.peak_in_flight == 0
+
+
+def test_a_peer_with_an_ssl_context_serves_https_its_ca_verifies(
+    sts_peer: StsPeer, tmp_path: Path,
+) -> None:
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    server = PhaseServer(ssl_context=context)
+    server.start()
+    try:
+        assert server.base_url.startswith("https://127.0.0.1:")
+        account, _ = aws_account(server, sts_peer)
+        payload = signed_payload(sts_peer, account)
+        with pytest.raises(httpx.ConnectError):
+            httpx.post(server.url("aws-iam"), json=payload, timeout=5)
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        verified = httpx.post(server.url("aws-iam"), json=signed_payload(sts_peer, account),
+                              verify=ssl.create_default_context(cafile=str(bundle)), timeout=5)
+        assert verified.status_code == 200
+    finally:
+        server.stop()
 
 
 def test_a_short_hang_then_answers_normally(ready: tuple[PhaseServer, StsPeer, str]) -> None:

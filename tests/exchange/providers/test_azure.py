@@ -105,3 +105,49 @@ async def test_an_empty_resource_is_a_configuration_error(entra_env: dict[str, s
             AzureProvider(credential=credential, resource="  ")
     finally:
         await credential.close()
+
+
+async def _principal(credential: Any) -> str | None:
+    provider = AzureProvider(credential=credential)
+    try:
+        return (await provider.proof()).principal
+    finally:
+        await provider.close()
+
+
+async def test_a_client_id_of_the_identity_wins_over_the_pods_for_workload_identity(
+    entra_peer: EntraPeer, entra_env: dict[str, str]
+) -> None:
+    other = entra_peer.add_client()
+    credential = build_azure_credential(environ=entra_env, client_id=other.client_id)
+    assert await _principal(credential) == other.oid
+    assert [r.client_id for r in entra_peer.token_requests()] == [other.client_id]
+
+
+async def test_a_client_id_of_the_identity_wins_over_the_pods_for_a_service_principal(
+    entra_peer: EntraPeer, entra_env: dict[str, str]
+) -> None:
+    """The pod's AZURE_CLIENT_ID names another app; the secret is the identity's app's."""
+    other = entra_peer.add_client(secret="the-other-apps-secret")
+    environ = {**entra_peer.env(workload_identity=False),
+               "AZURE_CLIENT_SECRET": "the-other-apps-secret"}
+    credential = build_azure_credential(environ=environ, client_id=other.client_id)
+    assert await _principal(credential) == other.oid
+    [request] = entra_peer.token_requests()
+    assert (request.client_id, request.auth_method) == (other.client_id, "secret")
+
+
+async def test_a_service_principal_is_read_from_the_given_environment(
+    entra_peer: EntraPeer, entra_env: dict[str, str]
+) -> None:
+    environ = entra_peer.env(workload_identity=False, client_secret=True)
+    credential = build_azure_credential(environ=environ)
+    assert await _principal(credential) == entra_peer.oid
+
+
+def test_a_service_principal_without_a_client_id_is_credentials_unavailable(
+    entra_env: dict[str, str],
+) -> None:
+    environ = {"AZURE_TENANT_ID": entra_env["AZURE_TENANT_ID"], "AZURE_CLIENT_SECRET": "s"}
+    with pytest.raises(CredentialsUnavailable, match=r"spec\.azure\.clientId"):
+        build_azure_credential(environ=environ)

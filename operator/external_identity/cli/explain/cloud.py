@@ -12,7 +12,11 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from azure.identity.aio import EnvironmentCredential, WorkloadIdentityCredential
+from azure.identity.aio import (
+    CertificateCredential,
+    ClientSecretCredential,
+    WorkloadIdentityCredential,
+)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from external_identity.cli.explain.state import Context, Finding, failed, not_checked, ok
@@ -109,7 +113,7 @@ def _azure_source(credential: object, client: str | None) -> Finding:
                             f"webhook projects the token; {_RUN_WHERE}")
         return ok(CREDENTIALS, f"Azure workload identity: federated token file {path} "
                   f"(AZURE_FEDERATED_TOKEN_FILE), client {client or '?'}")
-    if isinstance(credential, EnvironmentCredential):
+    if isinstance(credential, ClientSecretCredential | CertificateCredential):
         return ok(CREDENTIALS, f"Azure service principal from the environment, client {client}")
     return ok(CREDENTIALS, "Azure managed identity (nothing else configured: no "
               "AZURE_FEDERATED_TOKEN_FILE, no client secret); the principal check asks it")

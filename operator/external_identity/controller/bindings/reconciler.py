@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from external_identity.api import conditions
 from external_identity.api.problems import Problem, problem_for
 from external_identity.api.resources import BINDING_KIND
 from external_identity.api.times import Clock, rfc3339
@@ -251,11 +252,12 @@ class BindingReconciler:
             token = await self._pool.exchange(plan.identity, plan.binding)
         except ExternalIdentityError as error:
             self._saw_principal(plan, error.principal)
-            if not plan.revoke_on_failure:
+            problem = problem_for(error)
+            # Only a refusal revokes: an outage keeps the old token until a new one replaces it.
+            if not plan.revoke_on_failure or problem.reason != conditions.REJECTED:
                 raise
             revoked = await self._revoke(plan.target)
-            return await self._fail(problem_for(error), inputs, situation.generation,
-                                    revoked=revoked)
+            return await self._fail(problem, inputs, situation.generation, revoked=revoked)
         held = Held(
             target=plan.target,
             issued_at=token.issued_at,

@@ -116,7 +116,8 @@ class Exchange:
     binding: BindingSpec
     identity: IdentitySpec
     target: SecretTarget
-    #: The Secret holds a token minted through another identity: delete it if this fails.
+    #: The Secret holds a token minted through another identity: delete it if the token
+    #: service refuses this exchange (an outage or any other failure keeps it).
     revoke_on_failure: bool
 
 

@@ -2,7 +2,8 @@
 
 The credential is picked once, deterministically, from what the pod has —
 workload identity (projected federated token file), then an environment
-service principal (secret or certificate), else managed identity — instead of
+service principal (secret or certificate), else managed identity; the identity's
+``azure.tenantId``/``clientId`` win over the pod's AZURE_TENANT_ID/AZURE_CLIENT_ID — instead of
 walking DefaultAzureCredential's long chain, so a misconfigured pod gets one
 clear error and tests never probe IMDS. azure-identity caches the access token
 and refreshes it before it expires; we reuse one credential for all exchanges.
@@ -19,8 +20,9 @@ import jwt
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import AzureAuthorityHosts, CredentialUnavailableError
 from azure.identity.aio import (
+    CertificateCredential,
     ClientAssertionCredential,
-    EnvironmentCredential,
+    ClientSecretCredential,
     ManagedIdentityCredential,
     WorkloadIdentityCredential,
 )
@@ -99,8 +101,24 @@ def build_azure_credential(
         return WorkloadIdentityCredential(
             tenant_id=tenant, client_id=client, token_file_path=token_file, **authority_kwargs
         )
-    if environ.get("AZURE_CLIENT_SECRET") or environ.get("AZURE_CLIENT_CERTIFICATE_PATH"):
-        return EnvironmentCredential(**authority_kwargs)
+    secret = environ.get("AZURE_CLIENT_SECRET")
+    certificate = environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    if secret or certificate:
+        # Built here rather than by EnvironmentCredential, which reads only os.environ and
+        # so would ignore spec.azure.clientId / tenantId.
+        if not tenant or not client:
+            raise CredentialsUnavailable(
+                "an Azure service principal needs AZURE_TENANT_ID (or spec.azure.tenantId) and "
+                "AZURE_CLIENT_ID (or spec.azure.clientId)"
+            )
+        if secret:
+            return ClientSecretCredential(tenant, client, secret, **authority_kwargs)
+        return CertificateCredential(
+            tenant, client, certificate_path=certificate,
+            password=environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+            send_certificate_chain=bool(environ.get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN")),
+            **authority_kwargs,
+        )
     return ManagedIdentityCredential(client_id=client)
 
 
