@@ -17,7 +17,8 @@ from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import StatusWriteError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-AWS = {"provider": "aws-iam"}
+#: Lists an account, as an identity with the operator's own credentials must to be usable.
+AWS = {"provider": "aws-iam", "serviceAccounts": [{"id": "0f1a2b3c-4d5e-6789-abcd-ef0123456789"}]}
 PER_WORKLOAD = {"provider": "aws-iam", "credentials": {"source": "ServiceAccount"}}
 
 
