@@ -56,6 +56,21 @@ def test_credentials_the_operator_cannot_use_make_it_not_ready_naming_the_proble
         "the operator's own credentials cannot prove who it is: no AWS credentials found")
 
 
+def test_the_operators_own_credentials_without_accounts_listed_are_not_ready_saying_how() -> None:
+    condition = ready(identity_readiness({"provider": "aws-iam"}, {}, generation=1, now=NOW,
+                                         credentials_problem="no AWS credentials found"))
+    assert (condition["status"], condition["reason"]) == (
+        "False", conditions.SERVICE_ACCOUNT_NOT_ALLOWED)
+    assert condition["message"].startswith(
+        "no binding can get a token until spec.serviceAccounts lists the Phase service accounts")
+    assert "e.g. serviceAccounts: [{id: " in condition["message"]
+
+
+def test_per_workload_credentials_are_ready_without_accounts_listed() -> None:
+    condition = ready(identity_readiness(PER_WORKLOAD, {}, generation=1, now=NOW))
+    assert (condition["status"], condition["reason"]) == ("True", conditions.VALID)
+
+
 def test_per_workload_credentials_are_ready_whatever_the_operators_own_say() -> None:
     condition = ready(identity_readiness(PER_WORKLOAD, {}, generation=1, now=NOW,
                                          credentials_problem="no AWS credentials found"))

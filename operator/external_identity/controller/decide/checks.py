@@ -123,10 +123,11 @@ def service_account_is_allowed(candidate: Candidate) -> Problem | None:
             f"namespaces: [{namespace}]}} to spec.serviceAccounts"
         )
     elif excluding := _excluding_entries(candidate):
+        which = "that entry's namespaces" if len(excluding) == 1 else (
+            "the namespaces of one of those entries")
         message = (
             f"{refused}does not allow service account {account} in namespace {namespace!r}: "
-            f"{'; '.join(excluding)}; ask an admin to add {namespace!r} to that entry's "
-            "namespaces"
+            f"{'; '.join(excluding)}; ask an admin to add {namespace!r} to {which}"
         )
     else:
         message = (
