@@ -15,7 +15,6 @@ from tests.controller.decide.situations import (
     identity_spec,
 )
 
-
 OTHER = "11111111-2222-3333-4444-555555555555"
 
 

@@ -12,7 +12,6 @@ from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.controller.decide.fingerprints import inputs_key, issued_for
 from tests.controller.decide.situations import IDENTITY_NAME, binding_spec, identity_spec
 
-
 OTHER = "11111111-2222-3333-4444-555555555555"
 
 

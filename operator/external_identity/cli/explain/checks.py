@@ -4,7 +4,8 @@
 that fails: schema (the CRDs' OpenAPI schema and CEL rules, as the API server applies them),
 then every link of the operator's own decision chain
 (:data:`~external_identity.controller.decide.checks.CHAIN`: binding-spec, identity,
-identity-spec, sa-name, namespace, service-account, ttl — a failure gives the operator's reason and message),
+identity-spec, sa-name, namespace, service-account, ttl — a failure gives the operator's
+reason and message),
 then what needs the network: credentials, principal, sts-endpoint (:mod:`.cloud`),
 token-service (a GET over TLS with the identity's CA bundle — no exchange) and, when asked,
 exchange (one real exchange, whose token the caller prints as ``exchange --no-store`` does).
