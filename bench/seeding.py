@@ -32,6 +32,9 @@ def identity_body(name: str, phase: PhaseServer, sts: StsPeer, ttl: int) -> dict
             "defaultTTL": ttl,
             "maxTTL": MAX_TTL,
             "aws": {"stsEndpoint": sts.endpoint},
+            # Every binding has an account of its own, thousands of them: more than the 256
+            # entries an identity lists, so this one mints for any.
+            "serviceAccounts": [{"id": "*"}],
         },
     }
 

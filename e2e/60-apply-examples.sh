@@ -4,7 +4,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log "applying the ExternalIdentity, binding and token-reader pod"
-k apply -f "${E2E_DIR}/manifests/identity.yaml"
+sed -e "s|@SERVICE_ACCOUNT_ID@|${SERVICE_ACCOUNT_ID}|g" "${E2E_DIR}/manifests/identity.yaml" | k apply -f -
 sed -e "s|@SERVICE_ACCOUNT_ID@|${SERVICE_ACCOUNT_ID}|g" "${E2E_DIR}/manifests/binding.yaml" | k apply -f -
 k -n "${APP_NAMESPACE}" wait --for=condition=Ready "serviceaccountbinding/${BINDING}" \
   --timeout="${TIMEOUT}s" || {

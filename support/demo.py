@@ -111,6 +111,8 @@ def main() -> int:
             if doc["kind"] == "ExternalIdentity":
                 spec["tokenService"]["host"] = phase.base_url
                 spec["aws"]["stsEndpoint"] = sts.endpoint
+                for entry in spec["serviceAccounts"]:
+                    entry["id"] = account.id
             if doc["kind"] == "ServiceAccountBinding":
                 spec["serviceAccountId"] = account.id
                 namespace, binding = doc["metadata"]["namespace"], doc["metadata"]["name"]

@@ -130,8 +130,13 @@ def test_defaults_apply_before_the_rules_and_leave_the_object_untouched() -> Non
          "spec.allowedNamespaces[0]: Invalid value: does not match"),
         ({"tokenService": {"timeoutSeconds": 301}},
          "spec.tokenService.timeoutSeconds: Invalid value: 301 must be at most 300"),
+        ({"serviceAccounts": [{"id": "*"}, {"id": "*", "namespaces": ["payments"]}]},
+         "spec.serviceAccounts[1]: Duplicate value: ['*']"),
+        ({"serviceAccounts": [{"id": "payments-api"}]},
+         "spec.serviceAccounts[0].id: Invalid value: does not match"),
     ],
-    ids=["too short", "duplicate in a set", "pattern", "maximum"],
+    ids=["too short", "duplicate in a set", "pattern", "maximum", "duplicate map key",
+         "account id"],
 )
 def test_each_schema_constraint_names_the_field(spec: dict[str, Any], error: str) -> None:
     report = check_object(identity(**spec))

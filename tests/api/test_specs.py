@@ -58,6 +58,68 @@ def test_allowed_namespaces_accept_exact_names_and_patterns() -> None:
     assert parse_identity({"provider": "aws-iam"}).allows_namespace("anything")
 
 
+OTHER = "11111111-2222-3333-4444-555555555555"
+
+
+def _accounts(*entries: dict, **spec: object) -> object:
+    return parse_identity({"provider": "aws-iam", "serviceAccounts": list(entries), **spec})
+
+
+def test_an_entry_allows_its_account_in_its_namespaces_only() -> None:
+    identity = _accounts({"id": SA, "namespaces": ["payments", "team-*"]})
+    assert identity.allows_account(SA, "payments")
+    assert identity.allows_account(SA.upper(), "team-a")
+    assert not identity.allows_account(SA, "orders")
+    assert not identity.allows_account(OTHER, "payments")
+
+
+def test_an_entry_without_namespaces_allows_every_namespace_the_identity_allows() -> None:
+    identity = _accounts({"id": SA}, allowedNamespaces=["payments"])
+    assert identity.allows_account(SA, "payments")
+    assert not identity.allows_account(SA, "orders")
+    assert _accounts({"id": SA}).allows_account(SA, "anything")
+
+
+def test_an_entry_with_no_namespaces_allows_none() -> None:
+    assert not _accounts({"id": SA, "namespaces": []}).allows_account(SA, "payments")
+
+
+def test_the_star_entry_allows_any_account_within_its_namespaces() -> None:
+    identity = _accounts({"id": "*", "namespaces": ["payments"]})
+    assert identity.allows_account(SA, "payments") and identity.allows_account(OTHER, "payments")
+    assert not identity.allows_account(SA, "orders")
+
+
+@pytest.mark.parametrize(("source", "allowed"), [("Operator", False), ("ServiceAccount", True)])
+def test_without_entries_only_a_per_workload_identity_allows_any_account(
+    source: str, allowed: bool,
+) -> None:
+    identity = parse_identity({"provider": "aws-iam", "credentials": {"source": source}})
+    assert identity.service_accounts is None
+    assert identity.allows_account(SA, "payments") is allowed
+
+
+def test_a_per_workload_identity_that_lists_entries_allows_only_those() -> None:
+    identity = _accounts({"id": SA}, credentials={"source": "ServiceAccount"})
+    assert identity.allows_account(SA, "payments")
+    assert not identity.allows_account(OTHER, "payments")
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [([{"id": "payments-api"}], "spec.serviceAccounts.0.id"),
+     ([{"id": "0f1a*"}], "spec.serviceAccounts.0.id"),
+     ([{"namespaces": ["payments"]}], "spec.serviceAccounts.0.id"),
+     ([{"id": SA}, {"id": SA, "namespaces": ["payments"]}], "must not list an id twice")],
+    ids=["name", "glob", "no id", "twice"],
+)
+def test_invalid_service_account_entries_are_described_by_field(
+    entries: list, expected: str,
+) -> None:
+    with pytest.raises(ConfigurationError, match=expected.replace(".", r"\.")):
+        parse_identity({"provider": "aws-iam", "serviceAccounts": entries})
+
+
 def _binding(**overrides: object) -> dict:
     spec: dict = {
         "externalIdentityRef": {"name": "prod-aws"},

@@ -22,6 +22,7 @@ IDENTITY_SPEC_FIELDS = {
     "azure",
     "credentials",
     "allowedNamespaces",
+    "serviceAccounts",
 }
 BINDING_SPEC_FIELDS = {
     "externalIdentityRef",
@@ -238,6 +239,23 @@ def test_identity_spec_has_exactly_the_api_contract_fields(identity_crd: Crd) ->
         "clientId",
     }
     assert set(_properties(identity_crd, "spec", "credentials")) == {"source", "audience"}
+    entry = _node(identity_crd, "spec", "serviceAccounts")["items"]
+    assert set(entry["properties"]) == {"id", "namespaces"}
+    assert entry["required"] == ["id"]
+
+
+def test_service_accounts_are_a_bounded_map_list_keyed_by_id(identity_crd: Crd) -> None:
+    accounts = _node(identity_crd, "spec", "serviceAccounts")
+    assert accounts["x-kubernetes-list-type"] == "map"
+    assert accounts["x-kubernetes-list-map-keys"] == ["id"]
+    assert accounts["maxItems"] == 256
+    namespaces = accounts["items"]["properties"]["namespaces"]
+    allowed = _node(identity_crd, "spec", "allowedNamespaces")
+    assert namespaces["items"] == allowed["items"], "namespaces match as allowedNamespaces do"
+    assert namespaces["x-kubernetes-list-type"] == "set"
+    for says in ("credentials.source Operator", "no account at all", "ServiceAccountNotAllowed",
+                 '"*"'):
+        assert says in " ".join(accounts["description"].split())
 
 
 def test_binding_spec_has_exactly_the_api_contract_fields(binding_crd: Crd) -> None:

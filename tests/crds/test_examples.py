@@ -104,15 +104,23 @@ def test_example_custom_resource_satisfies_every_cel_rule(
 
 
 @pytest.mark.parametrize("directory", EXAMPLE_SETS, ids=lambda d: str(d.relative_to(EXAMPLES_DIR)))
-def test_each_binding_names_an_identity_that_allows_its_namespace(directory: Path) -> None:
+def test_each_binding_names_an_identity_that_allows_its_namespace_and_account(
+    directory: Path,
+) -> None:
     identities = {doc["metadata"]["name"]: doc for doc in _of_kind(directory, "ExternalIdentity")}
     bindings = _of_kind(directory, "ServiceAccountBinding")
     assert bindings
     for sab in bindings:
-        identity = identities[sab["spec"]["externalIdentityRef"]["name"]]
-        allowed = identity["spec"].get("allowedNamespaces", ["*"])
+        identity = identities[sab["spec"]["externalIdentityRef"]["name"]]["spec"]
+        allowed = identity.get("allowedNamespaces", ["*"])
         namespace = sab["metadata"]["namespace"]
         assert any(fnmatch.fnmatchcase(namespace, pattern) for pattern in allowed)
+        account = sab["spec"]["serviceAccountId"]
+        assert any(
+            entry["id"] == account
+            and any(fnmatch.fnmatchcase(namespace, p) for p in entry.get("namespaces", ["*"]))
+            for entry in identity["serviceAccounts"]
+        ), "examples list their account explicitly (not \"*\") for the binding's namespace"
 
 
 @pytest.mark.parametrize(("name", "workload"), WORKLOADS, ids=_ids(WORKLOADS))

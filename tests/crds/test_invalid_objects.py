@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from .objects import (
+    SERVICE_ACCOUNT_ID,
     azure_identity,
     binding,
     condition,
@@ -82,6 +83,33 @@ INVALID_IDENTITIES = [
         "too many namespaces",
         identity(allowedNamespaces=[f"ns-{i}" for i in range(257)]),
         "spec.allowedNamespaces",
+    ),
+    (
+        "account id neither a UUID nor *",
+        identity(serviceAccounts=[{"id": "payments-api"}]),
+        "spec.serviceAccounts[0].id",
+    ),
+    ("account id glob", identity(serviceAccounts=[{"id": "0f1a*"}]), "spec.serviceAccounts[0].id"),
+    (
+        "account without id",
+        identity(serviceAccounts=[{"namespaces": ["payments"]}]),
+        "spec.serviceAccounts[0].id: Required value",
+    ),
+    (
+        "upper-case account namespace",
+        identity(serviceAccounts=[{"id": "*", "namespaces": ["Payments"]}]),
+        "spec.serviceAccounts[0].namespaces[0]",
+    ),
+    (
+        "too many accounts",
+        identity(serviceAccounts=[{"id": f"0f1a2b3c-4d5e-6789-abcd-ef01234{i:05d}"}
+                                  for i in range(257)]),
+        "spec.serviceAccounts",
+    ),
+    (
+        "unknown account field",
+        identity(serviceAccounts=[{"id": "*", "namespace": "payments"}]),
+        "spec.serviceAccounts[0].namespace: unknown field",
     ),
     ("unknown spec field", identity(region="eu-west-1"), "spec.region: unknown field"),
     (
@@ -301,6 +329,7 @@ def test_every_documented_ready_false_reason_fits_the_condition_schema(binding_c
         "InvalidSpec",
         "IdentityNotFound",
         "NamespaceNotAllowed",
+        "ServiceAccountNotAllowed",
         "CredentialsUnavailable",
         "Rejected",
         "ExchangeFailed",
@@ -315,6 +344,23 @@ def test_every_documented_ready_false_reason_fits_the_condition_schema(binding_c
 def test_duplicate_allowed_namespace_is_rejected(identity_crd: Crd) -> None:
     errors = validate(identity_crd, identity(allowedNamespaces=["payments", "payments"]))
     assert any(error.startswith("spec.allowedNamespaces") for error in errors), errors
+
+
+def test_an_account_listed_twice_is_rejected(identity_crd: Crd) -> None:
+    twice = [{"id": SERVICE_ACCOUNT_ID}, {"id": SERVICE_ACCOUNT_ID, "namespaces": ["payments"]}]
+    errors = validate(identity_crd, identity(serviceAccounts=twice))
+    assert errors == [f"spec.serviceAccounts[1]: Duplicate value: id={SERVICE_ACCOUNT_ID!r}"]
+
+
+def test_accounts_by_uuid_in_either_case_or_any_with_namespace_patterns_are_accepted(
+    identity_crd: Crd,
+) -> None:
+    accounts = [
+        {"id": SERVICE_ACCOUNT_ID, "namespaces": ["payments", "team-*"]},
+        {"id": SERVICE_ACCOUNT_ID.upper()},
+        {"id": "*", "namespaces": []},
+    ]
+    assert validate(identity_crd, identity(serviceAccounts=accounts)) == []
 
 
 def test_two_conditions_of_one_type_are_rejected(binding_crd: Crd) -> None:

@@ -52,6 +52,8 @@ class Cluster:
                 "defaultTTL": 30,
                 "maxTTL": 3600,
                 "aws": {"stsEndpoint": self.sts.endpoint},
+                # Any account: tests of which accounts an identity allows list their own.
+                "serviceAccounts": [{"id": "*"}],
             },
         }
         body["spec"].update(spec)

@@ -201,6 +201,29 @@ def test_another_namespaces_or_an_unannotated_service_account_gets_no_token(
     assert token_requests(cluster.kube, AZURE_NAMESPACE, "worker") == 0
 
 
+def test_a_per_workload_identity_listing_no_accounts_allows_any_and_one_listing_some_only_those(
+    cluster: Cluster, aws_workload: tuple[ServiceAccount, str],
+    workload_env: dict[str, str], start_operator: Callable[..., OperatorProcess],
+) -> None:
+    aws_account, _ = aws_workload
+    workload_identity(cluster, "listing-aws", serviceAccounts=[
+        {"id": "11111111-2222-3333-4444-555555555555"}])
+    bind(cluster, aws_account.id, name="unlisted", secret="unlisted", identity="listing-aws")
+    start_operator(env=workload_env)
+
+    refused = wait_ready(cluster, "ServiceAccountNotAllowed", name="unlisted")
+    assert f"does not list service account {aws_account.id}" in refused["message"]
+    assert token_requests(cluster.kube, NAMESPACE, "api") == 0, "refused before any proof"
+    assert cluster.phase.records.requests == []
+
+    body = cluster.identity_body("team-aws", credentials={"source": "ServiceAccount"})
+    del body["spec"]["serviceAccounts"]
+    cluster.custom.create_cluster_custom_object(GROUP, VERSION, "externalidentities", body)
+    bind(cluster, aws_account.id)
+    wait_ready(cluster, "TokenIssued")
+    assert cluster.secret("unlisted") is None
+
+
 def test_refusals_by_sts_and_by_the_kubernetes_api_name_the_service_account_and_the_fix(
     cluster: Cluster, aws_workload: tuple[ServiceAccount, str],
     workload_env: dict[str, str], start_operator: Callable[..., OperatorProcess],

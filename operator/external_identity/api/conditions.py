@@ -18,6 +18,7 @@ __all__ = [
     "READY",
     "REJECTED",
     "SECRET_CONFLICT",
+    "SERVICE_ACCOUNT_NOT_ALLOWED",
     "SUSPENDED",
     "TOKEN_ISSUED",
     "VALID",
@@ -33,6 +34,7 @@ VALID = "Valid"
 INVALID_SPEC = "InvalidSpec"
 IDENTITY_NOT_FOUND = "IdentityNotFound"
 NAMESPACE_NOT_ALLOWED = "NamespaceNotAllowed"
+SERVICE_ACCOUNT_NOT_ALLOWED = "ServiceAccountNotAllowed"
 CREDENTIALS_UNAVAILABLE = "CredentialsUnavailable"
 REJECTED = "Rejected"
 EXCHANGE_FAILED = "ExchangeFailed"

@@ -21,9 +21,20 @@ from external_identity.exchange.tokens import (
 )
 from external_identity.secrets.data import SECRET_KEY_PATTERN, SecretKeys
 
-__all__ = ["BindingSpec", "IdentitySpec", "parse_binding", "parse_identity", "referenced_identity"]
+__all__ = [
+    "ANY_ACCOUNT",
+    "AccountEntry",
+    "BindingSpec",
+    "IdentitySpec",
+    "parse_binding",
+    "parse_identity",
+    "referenced_identity",
+]
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+#: ``serviceAccounts[].id``: any Phase service account, by explicit choice.
+ANY_ACCOUNT = "*"
+ACCOUNT_ID_PATTERN = r"^(\*|" + UUID_PATTERN[1:-1] + ")$"
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 #: ``Opaque``, or a type of the user's own with a domain prefix (``example.com/phase-token``).
 SECRET_TYPE_PATTERN = r"^(Opaque|[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[-._a-zA-Z0-9]+)$"
@@ -63,6 +74,25 @@ class CredentialsSpec(_Spec):
     audience: str | None = Field(None, min_length=1, max_length=253)
 
 
+def _matches_any(namespace: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatchcase(namespace, pattern) for pattern in patterns)
+
+
+class AccountEntry(_Spec):
+    """One ``serviceAccounts`` entry: a Phase service account and where it may be minted for."""
+
+    id: str = Field(pattern=ACCOUNT_ID_PATTERN, max_length=36)
+    #: Names or patterns, matched as ``allowedNamespaces`` is; None: every namespace the
+    #: identity allows.
+    namespaces: tuple[str, ...] | None = None
+
+    def names(self, account_id: str) -> bool:
+        return self.id == ANY_ACCOUNT or self.id.lower() == account_id.lower()
+
+    def allows_namespace(self, namespace: str) -> bool:
+        return self.namespaces is None or _matches_any(namespace, self.namespaces)
+
+
 class IdentitySpec(_Spec):
     provider: Literal["aws-iam", "azure"]
     description: str = ""
@@ -76,6 +106,7 @@ class IdentitySpec(_Spec):
     azure: AzureSpec | None = None
     credentials: CredentialsSpec = CredentialsSpec()
     allowed_namespaces: tuple[str, ...] | None = None
+    service_accounts: tuple[AccountEntry, ...] | None = None
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> IdentitySpec:
@@ -87,6 +118,9 @@ class IdentitySpec(_Spec):
             raise ValueError("the azure block is only valid with provider azure")
         if self.provider == "azure" and self.azure is None:
             raise ValueError("provider azure requires azure.tenantId")
+        ids = [entry.id for entry in self.service_accounts or ()]
+        if len(ids) != len(set(ids)):
+            raise ValueError("serviceAccounts must not list an id twice")
         return self
 
     @property
@@ -97,8 +131,21 @@ class IdentitySpec(_Spec):
     def allows_namespace(self, namespace: str) -> bool:
         if self.allowed_namespaces is None:
             return True
-        return any(fnmatchcase(namespace, pattern) for pattern in self.allowed_namespaces)
+        return _matches_any(namespace, self.allowed_namespaces)
 
+    def allows_account(self, account_id: str, namespace: str) -> bool:
+        """Whether a binding in ``namespace`` may get tokens for Phase account ``account_id``.
+
+        With ``serviceAccounts`` absent, only a per-workload identity allows any account: each
+        binding proves its own cloud principal there, while with the operator's own
+        credentials every binding would prove the same one.
+        """
+        if not self.allows_namespace(namespace):
+            return False
+        if self.service_accounts is None:
+            return self.credentials.source == "ServiceAccount"
+        return any(entry.names(account_id) and entry.allows_namespace(namespace)
+                   for entry in self.service_accounts)
 
 
 class IdentityRef(_Spec):

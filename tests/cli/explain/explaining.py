@@ -48,7 +48,7 @@ def identity(name: str = "prod-aws", **spec: Any) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "kind": "ExternalIdentity",
         "metadata": {"name": name},
-        "spec": {"provider": "aws-iam", **spec},
+        "spec": {"provider": "aws-iam", "serviceAccounts": [{"id": "*"}], **spec},
     }
 
 

@@ -61,6 +61,7 @@ def identity_spec(**overrides: Any) -> dict[str, Any]:
         "tokenService": {"host": "https://phase.example.com"},
         "aws": {"region": "eu-west-1"},
         "maxTTL": 7200,
+        "serviceAccounts": [{"id": SA}],
     }
     spec.update(overrides)
     return spec

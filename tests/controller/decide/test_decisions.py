@@ -193,12 +193,14 @@ def test_an_expired_held_token_is_exchanged_rather_than_written_back() -> None:
     assert isinstance(decide(situation(held=token, now=token.expires_at)), Exchange)
 
 
+OTHER_ACCOUNT = "11111111-2222-3333-4444-555555555555"
 CHANGED_INPUTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "identity token service": ({}, {"tokenService": {"host": "https://other.example.com"}}),
     "identity region": ({}, {"aws": {"region": "us-east-1"}}),
     "identity default ttl": ({}, {"defaultTTL": 900}),
     "binding ttl": ({"ttl": 1800}, {}),
-    "service account": ({"serviceAccountId": "11111111-2222-3333-4444-555555555555"}, {}),
+    "service account": ({"serviceAccountId": OTHER_ACCOUNT},
+                        {"serviceAccounts": [{"id": OTHER_ACCOUNT}]}),
 }
 
 

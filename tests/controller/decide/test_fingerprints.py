@@ -12,6 +12,8 @@ from external_identity.api.specs import parse_binding, parse_identity
 from external_identity.controller.decide.fingerprints import inputs_key, issued_for
 from tests.controller.decide.situations import IDENTITY_NAME, binding_spec, identity_spec
 
+OTHER = "11111111-2222-3333-4444-555555555555"
+
 
 def fingerprint(binding: dict[str, Any] | None = None, identity: dict[str, Any] | None = None,
                 name: str = IDENTITY_NAME) -> str:
@@ -74,12 +76,15 @@ def test_issued_for_ignores_the_case_of_the_service_account_id() -> None:
     ("binding", "identity"),
     [({}, {"description": "owned by payments"}),
      ({}, {"allowedNamespaces": ["payments"]}),
+     ({}, {"serviceAccounts": [{"id": "*"}, {"id": OTHER, "namespaces": ["payments"]}]}),
+     ({}, {"serviceAccounts": None}),
      ({"refreshPolicy": {"refreshAtPercent": 50}}, {}),
      ({"serviceAccountName": "api"}, {}),
      ({}, {"tokenName": "ci"}),
      ({}, {"tokenService": {"host": "https://phase.example.com", "caBundle": "PEM"}}),
      ({}, {"tokenService": {"host": "https://phase.example.com", "timeoutSeconds": 40}})],
-    ids=["description", "allowed namespaces", "refresh policy", "service account name",
+    ids=["description", "allowed namespaces", "service accounts", "no service accounts",
+         "refresh policy", "service account name",
          "token name", "ca bundle", "timeout"],
 )
 def test_issued_for_ignores_settings_that_do_not_change_the_token(
@@ -116,7 +121,8 @@ def test_per_workload_tokens_answer_the_service_account_and_audience_that_proved
 
 def test_tokens_minted_with_default_settings_keep_the_fingerprint_they_were_written_with() -> None:
     """Releases that fingerprinted every identity field wrote this digest for the defaults:
-    leaving tokenName, caBundle and timeoutSeconds out must not re-mint their tokens."""
+    leaving tokenName, caBundle and timeoutSeconds out must not re-mint their tokens, nor may
+    listing serviceAccounts (which those releases did not have) on upgrade."""
     identity = parse_identity(identity_spec())
     binding = parse_binding(binding_spec())
     every_field = {
@@ -124,7 +130,8 @@ def test_tokens_minted_with_default_settings_keep_the_fingerprint_they_were_writ
         "ttl": binding.ttl,
         "identity": IDENTITY_NAME,
         "identitySpec": identity.model_dump(mode="json", exclude={
-            "description": True, "allowed_namespaces": True, "credentials": {"audience"}}),
+            "description": True, "allowed_namespaces": True, "service_accounts": True,
+            "credentials": {"audience"}}),
     }
     canonical = json.dumps(every_field, sort_keys=True, separators=(",", ":"), default=str)
     assert fingerprint() == hashlib.sha256(canonical.encode()).hexdigest()[:32]

@@ -30,7 +30,8 @@ NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAME = "prod-aws"
 ARN = "arn:aws:sts::123456789012:assumed-role/operator/i-1"
 NO_CREDENTIALS = "no AWS credentials found (tried env, web identity, container, IMDS)"
-AWS = {"provider": "aws-iam"}
+#: Lists an account, as an identity with the operator's own credentials must to be usable.
+AWS = {"provider": "aws-iam", "serviceAccounts": [{"id": "0f1a2b3c-4d5e-6789-abcd-ef0123456789"}]}
 
 
 class Prover:

@@ -17,7 +17,8 @@ from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import StatusWriteError
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-AWS = {"provider": "aws-iam"}
+#: Lists an account, as an identity with the operator's own credentials must to be usable.
+AWS = {"provider": "aws-iam", "serviceAccounts": [{"id": "0f1a2b3c-4d5e-6789-abcd-ef0123456789"}]}
 PER_WORKLOAD = {"provider": "aws-iam", "credentials": {"source": "ServiceAccount"}}
 
 
@@ -53,6 +54,21 @@ def test_credentials_the_operator_cannot_use_make_it_not_ready_naming_the_proble
         "False", conditions.CREDENTIALS_UNAVAILABLE)
     assert condition["message"] == (
         "the operator's own credentials cannot prove who it is: no AWS credentials found")
+
+
+def test_the_operators_own_credentials_without_accounts_listed_are_not_ready_saying_how() -> None:
+    condition = ready(identity_readiness({"provider": "aws-iam"}, {}, generation=1, now=NOW,
+                                         credentials_problem="no AWS credentials found"))
+    assert (condition["status"], condition["reason"]) == (
+        "False", conditions.SERVICE_ACCOUNT_NOT_ALLOWED)
+    assert condition["message"].startswith(
+        "no binding can get a token until spec.serviceAccounts lists the Phase service accounts")
+    assert "e.g. serviceAccounts: [{id: " in condition["message"]
+
+
+def test_per_workload_credentials_are_ready_without_accounts_listed() -> None:
+    condition = ready(identity_readiness(PER_WORKLOAD, {}, generation=1, now=NOW))
+    assert (condition["status"], condition["reason"]) == ("True", conditions.VALID)
 
 
 def test_per_workload_credentials_are_ready_whatever_the_operators_own_say() -> None:

@@ -4,7 +4,8 @@
 that fails: schema (the CRDs' OpenAPI schema and CEL rules, as the API server applies them),
 then every link of the operator's own decision chain
 (:data:`~external_identity.controller.decide.checks.CHAIN`: binding-spec, identity,
-identity-spec, sa-name, namespace, ttl — a failure gives the operator's reason and message),
+identity-spec, sa-name, namespace, service-account, ttl — a failure gives the operator's
+reason and message),
 then what needs the network: credentials, principal, sts-endpoint (:mod:`.cloud`),
 token-service (a GET over TLS with the identity's CA bundle — no exchange) and, when asked,
 exchange (one real exchange, whose token the caller prints as ``exchange --no-store`` does).
@@ -83,6 +84,19 @@ def _candidate(ctx: Context) -> Candidate:
     )
 
 
+def _account_allowed_by(candidate: Candidate) -> str:
+    account = candidate.binding.service_account_id
+    entries = candidate.identity.service_accounts
+    if entries is None:
+        return (f"{account} is allowed: serviceAccounts is absent and credentials.source is "
+                "ServiceAccount (each binding proves its own principal)")
+    index, entry = next((index, entry) for index, entry in enumerate(entries)
+                        if entry.names(account) and entry.allows_namespace(candidate.namespace))
+    where = ("every allowed namespace" if entry.namespaces is None
+             else f"namespaces [{', '.join(entry.namespaces)}]")
+    return f"{account} is allowed by serviceAccounts[{index}] (id {entry.id}, {where})"
+
+
 def _passed(check: str, candidate: Candidate) -> str:
     """What held, in words, for the checks whose pass says more than that."""
     if check == "namespace":
@@ -90,6 +104,8 @@ def _passed(check: str, candidate: Candidate) -> str:
         shown = ("absent: every namespace" if allowed is None
                  else f"[{', '.join(allowed)}]" if allowed else "[]: none")
         return f"{candidate.namespace} is allowed by allowedNamespaces {shown}"
+    if check == "service-account":
+        return _account_allowed_by(candidate)
     return "holds, as the operator checks it"
 
 

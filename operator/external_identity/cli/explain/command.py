@@ -27,6 +27,10 @@ checks, in order:
   schema         the CRDs' OpenAPI schema and CEL rules (as the API server applies them, after
                  defaults), then the operator's own spec rules
   namespace      the binding's namespace is in the identity's allowedNamespaces
+  service-account
+                 the binding's serviceAccountId is listed in the identity's serviceAccounts
+                 for its namespace (none listed: allowed only with credentials.source
+                 ServiceAccount)
   credentials    this process finds cloud credentials, and which link of the chain found them
                  (AWS: botocore's provider, e.g. env, web identity token file, container
                  endpoint; Azure: workload identity token file, environment, managed identity)
@@ -114,9 +118,9 @@ async def _subject(args: argparse.Namespace) -> Subject:
 
 def _print(finding: Finding, out: TextIO) -> None:
     label = "FAILED" if finding.verdict == "failed" else finding.verdict
-    print(f"{label:<12} {finding.check:<14} {finding.seen}", file=out)
+    print(f"{label:<12} {finding.check:<15} {finding.seen}", file=out)
     if finding.fix:
-        print(f"{'':<12} {'':<14} fix: {finding.fix}", file=out)
+        print(f"{'':<12} {'':<15} fix: {finding.fix}", file=out)
     out.flush()
 
 

@@ -99,6 +99,44 @@ def namespace_is_allowed(candidate: Candidate) -> Problem | None:
     )
 
 
+def _excluding_entries(candidate: Candidate) -> list[str]:
+    """The entries naming the binding's account whose namespaces leave its namespace out."""
+    account = candidate.binding.service_account_id
+    return [
+        f"serviceAccounts[{index}] (id {entry.id}) allows namespaces "
+        f"[{', '.join(entry.namespaces or ())}]"
+        for index, entry in enumerate(candidate.identity.service_accounts or ())
+        if entry.names(account) and not entry.allows_namespace(candidate.namespace)
+    ]
+
+
+def service_account_is_allowed(candidate: Candidate) -> Problem | None:
+    identity, namespace = candidate.identity, candidate.namespace
+    account = candidate.binding.service_account_id
+    if identity.allows_account(account, namespace):
+        return None
+    refused = f"ExternalIdentity {candidate.identity_name!r} "
+    if identity.service_accounts is None:
+        message = (
+            f"{refused}lists no spec.serviceAccounts, so with credentials.source Operator it "
+            f"mints for no Phase service account; ask an admin to add {{id: {account}, "
+            f"namespaces: [{namespace}]}} to spec.serviceAccounts"
+        )
+    elif excluding := _excluding_entries(candidate):
+        which = "that entry's namespaces" if len(excluding) == 1 else (
+            "the namespaces of one of those entries")
+        message = (
+            f"{refused}does not allow service account {account} in namespace {namespace!r}: "
+            f"{'; '.join(excluding)}; ask an admin to add {namespace!r} to {which}"
+        )
+    else:
+        message = (
+            f"{refused}does not list service account {account} in spec.serviceAccounts; ask an "
+            f"admin to add {{id: {account}, namespaces: [{namespace}]}} to it"
+        )
+    return Problem(conditions.SERVICE_ACCOUNT_NOT_ALLOWED, message, revokes=True)
+
+
 def ttl_within_identity_max(candidate: Candidate) -> Problem | None:
     ttl, max_ttl = candidate.binding.ttl, candidate.identity.max_ttl
     if ttl is None or ttl <= max_ttl:
@@ -127,6 +165,7 @@ CHAIN: tuple[Check, ...] = (
     Check("identity-spec", identity_spec_is_valid, needs_binding=False),
     Check("sa-name", service_account_named_when_per_workload),
     Check("namespace", namespace_is_allowed),
+    Check("service-account", service_account_is_allowed),
     Check("ttl", ttl_within_identity_max),
 )
 

@@ -21,7 +21,8 @@ __all__ = ["inputs_key", "issued_for"]
 #: ``credentials.audience`` matters only for per-workload identities, which add it themselves
 #: (so the fingerprints of tokens minted before the field existed stay the same).
 _NOT_MINTING: dict[str, Any] = {
-    "description": True, "allowed_namespaces": True, "credentials": {"audience"},
+    "description": True, "allowed_namespaces": True, "service_accounts": True,
+    "credentials": {"audience"},
 }
 
 

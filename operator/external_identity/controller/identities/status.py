@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 #: A status write the API keeps refusing is retried at least this often (seconds).
 RETRY_CAP_SECONDS = 30.0
 
+NO_ACCOUNTS_LISTED = (
+    "no binding can get a token until spec.serviceAccounts lists the Phase service accounts "
+    "this identity may mint for (credentials.source Operator: every binding proves the "
+    "operator's own principal), e.g. serviceAccounts: [{id: "
+    "0f1a2b3c-4d5e-6789-abcd-ef0123456789, namespaces: [payments]}]; id \"*\" allows any"
+)
+
 
 def identity_readiness(
     spec: Mapping[str, Any],
@@ -48,6 +55,9 @@ def identity_readiness(
         if identity.credentials.source == "ServiceAccount":
             message = ("spec is valid; each binding exchanges its own ServiceAccount "
                        "(spec.serviceAccountName)")
+        elif identity.service_accounts is None:
+            ready, reason = False, conditions.SERVICE_ACCOUNT_NOT_ALLOWED
+            message = NO_ACCOUNTS_LISTED
         elif credentials_problem is not None:
             ready, reason = False, conditions.CREDENTIALS_UNAVAILABLE
             message = (

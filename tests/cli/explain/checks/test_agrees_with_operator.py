@@ -46,6 +46,7 @@ FAILING: dict[str, Sample] = {
     "identity-spec": Sample(identity={"defaultTTL": 7200, "maxTTL": 3600}),
     "sa-name": Sample(identity={"credentials": {"source": "ServiceAccount"}}),
     "namespace": Sample(identity={"allowedNamespaces": ["team-*"]}),
+    "service-account": Sample(identity={"serviceAccounts": [{"id": SA, "namespaces": ["orders"]}]}),
     "ttl": Sample(identity={"maxTTL": 3600}, binding={"ttl": 7200}),
 }
 
@@ -117,6 +118,33 @@ def test_a_spec_the_operator_accepts_passes_every_link_in_explain(
     report = lines_of(_explain(capsys, tmp_path, sample).out)
     for check in CHAIN:
         assert report[check.name].startswith("ok"), report[check.name]
+
+
+def test_explain_names_the_entry_that_leaves_the_bindings_namespace_out(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    accounts = [{"id": "11111111-2222-3333-4444-555555555555"},
+                {"id": SA, "namespaces": ["orders", "team-*"]}]
+    result = _explain(capsys, tmp_path, Sample(identity={"serviceAccounts": accounts}))
+    assert result.code == 2
+    seen = " ".join(lines_of(result.out)["service-account"].split())
+    assert seen.startswith("FAILED service-account ServiceAccountNotAllowed:"), seen
+    assert f"serviceAccounts[1] (id {SA}) allows namespaces [orders, team-*]" in seen
+    assert f"add {NAMESPACE!r} to that entry's namespaces" in seen
+
+
+@pytest.mark.parametrize(("accounts", "says"), [
+    ([{"id": SA, "namespaces": ["pay*"]}],
+     f"{SA} is allowed by serviceAccounts[0] (id {SA}, namespaces [pay*])"),
+    ([{"id": "11111111-2222-3333-4444-555555555555"}, {"id": "*"}],
+     f"{SA} is allowed by serviceAccounts[1] (id *, every allowed namespace)"),
+], ids=["by id", "by *"])
+def test_explain_names_the_entry_that_allows_the_binding(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, accounts: list[dict[str, Any]], says: str,
+) -> None:
+    result = _explain(capsys, tmp_path, Sample(identity={"serviceAccounts": accounts}))
+    seen = " ".join(lines_of(result.out)["service-account"].split())
+    assert seen == f"ok service-account {says}"
 
 
 def test_the_identity_spec_failure_reaches_the_chain_when_the_crd_admits_it(

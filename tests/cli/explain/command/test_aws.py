@@ -71,7 +71,7 @@ def test_every_check_passes_for_a_working_identity_and_no_token_is_minted(
     assert "as eu-west-1, from spec.aws.region" in report["sts-endpoint"]
     assert "answered HTTP 405 to a GET over TLSv1." in report["token-service"]
     assert "verified with spec.tokenService.caBundle" in report["token-service"]
-    assert result.out.rstrip().endswith("11 checks passed")
+    assert result.out.rstrip().endswith("12 checks passed")
     assert result.err == ""
     assert phase_server.records.tokens == []
 
@@ -267,7 +267,7 @@ def test_exchange_prints_the_token_as_exchange_no_store_does(
     assert report["exchange"].startswith("ok")
     assert f"token issued for service account {account.id}: TTL 900s" in report["exchange"]
     assert document["token"] not in result.err
-    assert result.err.rstrip().endswith("12 checks passed")
+    assert result.err.rstrip().endswith("13 checks passed")
 
 
 def test_exchange_refused_for_an_untrusted_principal_says_what_to_trust(

@@ -53,7 +53,7 @@ def test_every_azure_check_passes_and_exchange_prints_the_token(
     assert result.code == 0, result.err
     report = lines_of(result.err)
     assert [line.split()[0] for line in report.values()] == [
-        *["ok"] * 9, "n/a", "ok", "ok"]
+        *["ok"] * 10, "n/a", "ok", "ok"]
     token_file = entra_env["AZURE_FEDERATED_TOKEN_FILE"]
     assert f"Azure workload identity: federated token file {token_file}" in report["credentials"]
     assert f"Entra object ID (oid) {entra_peer.oid}" in report["principal"]

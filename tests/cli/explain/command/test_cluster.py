@@ -53,7 +53,7 @@ def test_an_identity_alone_skips_the_namespace_check(
                      str(kube_api.kubeconfig_path))
     assert result.code == 0, result.out + result.err
     assert " ".join(lines_of(result.out)["namespace"].split()).startswith("not checked namespace")
-    assert result.out.rstrip().endswith("7 checks passed, 4 not checked")
+    assert result.out.rstrip().endswith("7 checks passed, 5 not checked")
 
 
 def test_a_binding_whose_identity_is_missing_exits_like_a_bad_spec(
@@ -84,7 +84,7 @@ def test_per_workload_credentials_are_reported_as_not_checked(
         assert " ".join(report[check].split()).startswith(f"not checked {check}"), report[check]
     assert "credentials.source ServiceAccount" in report["credentials"]
     assert report["token-service"].startswith("ok")
-    assert result.err.rstrip().endswith("9 checks passed, 3 not checked")
+    assert result.err.rstrip().endswith("10 checks passed, 3 not checked")
     assert result.out == ""
     assert phase_server.records.tokens == []
 
