@@ -48,6 +48,16 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "acts (default: standalone, for a single replica)",
     )
     parser.add_argument(
+        "--operator-name", metavar="NAME",
+        help="this operator's name in each ExternalIdentity's status.operators, shared by its "
+        "replicas and unique per release (default: the --peering name, else "
+        f"{OperatorSettings().operator_name})",
+    )
+    parser.add_argument(  # for tests: how fast a stopped operator's entry goes stale
+        "--heartbeat-seconds", type=positive_float, default=OperatorSettings().heartbeat_seconds,
+        help=argparse.SUPPRESS,
+    )
+    parser.add_argument(
         "--priority", type=int,
         help="this replica's peering priority; replicas sharing the top priority all pause, "
         "so the default with --peering is a random one per process",
@@ -105,8 +115,8 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--binding-selector", metavar="SELECTOR",
         help="keep only bindings with these labels (a Kubernetes label selector, e.g. "
-        "'shard=a'), to split a large cluster over several operators; a sharded operator "
-        "leaves ExternalIdentity status.bindings and status.principal alone",
+        "'shard=a'), to split a large cluster over several operators; where two operators' "
+        "scopes overlap, the one registered first on the identity serves the binding",
     )
     parser.add_argument(
         "--watch-service-accounts", action="store_true",
@@ -137,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = OperatorSettings(
+            operator_name=args.operator_name or args.peering or OperatorSettings().operator_name,
+            heartbeat_seconds=args.heartbeat_seconds,
             namespaces=tuple(args.namespaces),
             refresh_percent=args.refresh_percent,
             min_remaining_seconds=args.min_remaining_seconds,
