@@ -189,8 +189,8 @@ class IdentityStatuses:
         failures = 0
         while self._dirty:
             self._dirty = False
-            if self._identities.names() <= set(self._written):
-                await asyncio.sleep(self._settle)  # registration does not wait
+            if not self._beat and self._identities.names() <= set(self._written):
+                await asyncio.sleep(self._settle)  # registration and heartbeats do not wait
             if await self._write_changed():
                 failures = 0
                 continue
