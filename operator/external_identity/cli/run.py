@@ -16,7 +16,7 @@ from external_identity.cli.logsetup import LOG_FORMATS, LOG_LEVELS, log_level
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import ConfigurationError
 
-__all__ = ["add_run_parser", "run"]
+__all__ = ["add_run_parser", "operator_settings", "run"]
 
 
 def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -141,12 +141,10 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the operator with the parsed flags until it is stopped."""
-    from external_identity.controller.running import RunOptions, run_operator
-
+def operator_settings(args: argparse.Namespace) -> OperatorSettings:
+    """The settings the flags ask for; ConfigurationError for ones the operator refuses."""
     try:
-        settings = OperatorSettings(
+        return OperatorSettings(
             operator_name=args.operator_name or args.peering or OperatorSettings().operator_name,
             heartbeat_seconds=args.heartbeat_seconds,
             namespaces=tuple(args.namespaces),
@@ -164,6 +162,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the operator with the parsed flags until it is stopped."""
+    from external_identity.controller.running import RunOptions, run_operator
+
+    settings = operator_settings(args)
     priority = args.priority
     if priority is None:
         priority = random.SystemRandom().randint(1, 1_000_000) if args.peering else 0
