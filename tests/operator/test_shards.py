@@ -97,6 +97,8 @@ def test_overlapping_shards_mint_once_and_the_later_one_names_the_first(
     assert "shard" in second.output.split("left to operator ops/all", 1)[1].split("\n")[0]
     sample = 'external_identity_bindings_deferred{operator="ops/all"}'
     assert wait_for(lambda: metric(port, sample), message="the deferred gauge") == 1
+    assert metric(port, "external_identity_bindings") == 0, "a deferred binding is not kept"
+    assert metric(port, "external_identity_bindings_ready") == 0
     # The later shard wrote its own entry, with nothing served; the totals count alpha once.
     entries = wait_for(lambda: (e := _entries(cluster)).get("ops/a", {}).get("bindings") == 0
                        and e, timeout=30, message="the later shard's entry")

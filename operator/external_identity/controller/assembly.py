@@ -202,7 +202,7 @@ async def assemble(
         counts_changed=lambda counts: identity_statuses.stale(counts=counts),
         gate=gate,
     )
-    metrics.count_bindings(kept=fleet.__len__, ready=fleet.ready_count)
+    metrics.count_bindings(kept=fleet.served_count, ready=fleet.ready_count)
     metrics.count_deferred(gate.deferred)
 
     def identity_changed(name: str) -> None:

@@ -168,6 +168,10 @@ class BindingFleet:
                 count["readyBindings"] += binding.reconciler.ready
         return counts
 
+    def served_count(self) -> int:
+        """Bindings kept and not left to another operator."""
+        return sum(not binding.deferred for binding in self._bindings.values())
+
     def ready_count(self) -> int:
         return sum(binding.reconciler.ready for binding in self._bindings.values())
 
