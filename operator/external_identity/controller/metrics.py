@@ -140,7 +140,7 @@ class Metrics:
         self.bindings = BindingMetrics(self.registry)
         self._binding_count = Gauge(
             "external_identity_bindings",
-            "Bindings this operator keeps and serves (not those it leaves to another operator).",
+            "Bindings this operator keeps.",
             registry=self.registry,
         )
         self._ready_count = Gauge(
