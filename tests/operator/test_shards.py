@@ -127,3 +127,22 @@ def test_when_the_serving_shard_stops_the_other_takes_over_the_fresh_token(
     assert cluster.token(name="alpha") == token
     wait_for(lambda: "ops/all" not in (e := _entries(cluster)) and e["ops/a"]["bindings"] == 1,
              timeout=30, message="the stale entry removed, alpha counted by the other shard")
+
+
+def test_overlapping_shards_started_together_mint_each_binding_once(
+    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
+) -> None:
+    cluster.apply_identity()
+    names = [f"b{n}" for n in range(4)]
+    for name in names:
+        _apply_labelled(cluster, account, name, "a")
+    shards = [start_operator("--binding-selector", selector, "--operator-name", name)
+              for selector, name in (("shard", "ops/x"), ("shard=a", "ops/y"))]
+    for name in names:
+        cluster.wait_ready("TokenIssued", name=name)
+    deferring = wait_for(lambda: next((s for s in shards if "left to operator" in s.output), None),
+                         timeout=30, message="one shard leaving the bindings to the other")
+    serving = shards[1] if deferring is shards[0] else shards[0]
+    assert all(_issued(serving, name) for name in names)
+    assert not any(_issued(deferring, name) for name in names)
+    assert len(cluster.phase.records.tokens) == len(names)

@@ -189,7 +189,7 @@ async def assemble(
     gate = ShardGate(
         me=settings.operator_name, identities=identities, clock=clock,
         stale_after=timedelta(seconds=STALE_BEATS * settings.heartbeat_seconds),
-        shape_changed=lambda name: fleet.identity_changed(name),
+        registered=identity_statuses.registered, shape_changed=lambda name: fleet.identity_changed(name),
     )
     fleet = BindingFleet(
         parts=BindingParts(
@@ -210,8 +210,8 @@ async def assemble(
         fleet.identity_changed(name)
 
     def entries_seen(name: str) -> None:
+        identity_statuses.seen(name)  # first: the gate reads whether registration settled
         gate.seen(name)
-        identity_statuses.seen(name)
 
     def identity_deleted(name: str) -> None:
         identity_statuses.forget(name)

@@ -199,6 +199,47 @@ async def test_a_stale_entry_of_its_own_is_no_rank_to_keep() -> None:
     assert world.writes.patches[0][1]["operators"][ME]["since"] == AT
 
 
+async def test_a_registration_is_settled_once_seen_ranking_after_every_earlier_entry() -> None:
+    world = World("prod-aws")
+    world.kept.start()
+    await world.settled()
+    assert not world.kept.registered("prod-aws")
+    world.identity("prod-aws", **world.writes.patches[0][1])
+    world.kept.seen("prod-aws")
+    assert world.kept.registered("prod-aws")
+
+
+async def test_an_entry_written_just_before_ours_but_ranking_after_it_makes_ours_rank_later(
+) -> None:
+    # ops/b read its clock after us (or as we did: the larger name ranks after), but its
+    # write landed first: it may serve already, so we must rank after it.
+    first = {"since": AT, "heartbeat": AT}
+    world = World("prod-aws")
+    world.kept.start()
+    await world.settled()
+    world.identity("prod-aws", operators={"ops/z": first, ME: mine()})
+    world.kept.seen("prod-aws")
+    assert not world.kept.registered("prod-aws")
+    await world.settled()
+    rewritten = world.writes.patches[1][1]["operators"][ME]
+    assert rewritten["since"] == "2026-03-01T12:00:01Z"
+    world.identity("prod-aws", operators={"ops/z": first, ME: rewritten})
+    world.kept.seen("prod-aws")
+    assert world.kept.registered("prod-aws")
+
+
+async def test_a_rank_kept_from_the_last_run_is_not_given_up_to_later_entries() -> None:
+    earlier = mine(since="2026-03-01T09:00:00Z", heartbeat="2026-03-01T11:58:00Z")
+    later = {"since": "2026-03-01T10:00:00Z", "heartbeat": AT}
+    world = World()
+    world.identity("prod-aws", operators={ME: earlier, "ops/z": later})
+    world.kept.start()
+    await world.settled()
+    world.identity("prod-aws", operators={ME: {**earlier, "heartbeat": AT}, "ops/z": later})
+    world.kept.seen("prod-aws")
+    assert world.kept.registered("prod-aws")
+
+
 async def test_only_what_changed_is_written_again() -> None:
     world = World("prod-aws")
     world.kept.start()

@@ -25,8 +25,11 @@ class World:
         self.cache = IdentityCache()
         self.now = NOW
         self.changed: list[str] = []
+        self.registered = True
         self.gate = ShardGate(me=ME, identities=self.cache, clock=lambda: self.now,
-                              stale_after=timedelta(minutes=3), shape_changed=self.changed.append)
+                              stale_after=timedelta(minutes=3),
+                              registered=lambda name: self.registered,
+                              shape_changed=self.changed.append)
 
     def identity(self, **operators: dict[str, Any]) -> None:
         self.cache.saw({"metadata": {"name": "prod", "generation": 1}, "spec": {},
@@ -53,6 +56,18 @@ def test_a_binding_waits_until_the_identity_shows_this_operators_entry(world: Wo
     verdict = world.gate.verdict(KEY, "prod", {})
     assert (verdict.wait, verdict.deferred_to) == (UNREGISTERED_RECHECK_SECONDS, None)
     world.identity(ops_me=MINE)
+    assert world.gate.verdict(KEY, "prod", {}).wait is None
+
+
+def test_a_binding_waits_until_this_operators_registration_settles_which_wakes_it(
+    world: World,
+) -> None:
+    world.registered = False
+    world.identity(ops_me=MINE)
+    assert world.gate.verdict(KEY, "prod", {}).wait == UNREGISTERED_RECHECK_SECONDS
+    world.registered = True
+    world.identity(ops_me=MINE)
+    assert world.changed == ["prod", "prod"]
     assert world.gate.verdict(KEY, "prod", {}).wait is None
 
 

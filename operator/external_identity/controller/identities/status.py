@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -147,15 +147,41 @@ class IdentityStatuses:
         cached = self._identities.get(identity)
         since = self._since.get(identity)
         if cached is not None and since is not None:
-            mine = read_entries(cached["status"]).get(self._me)
+            entries = read_entries(cached["status"])
+            mine = entries.get(self._me)
             if mine is not None and mine.since == since:
-                self._registered.add(identity)
+                if identity not in self._registered:
+                    self._settle_registration(identity, mine, entries.values())
             elif mine is None and identity in self._registered:
                 # Another operator removed our entry as stale: register anew, ranking last.
                 log.warning("ExternalIdentity %s: this operator's entry was removed as stale; "
                             "registering again", identity, extra=about(IDENTITY_KIND, identity))
                 self.forget(identity)
         self._schedule()
+
+    def registered(self, identity: str) -> bool:
+        """Whether this operator's entry on ``identity`` is written, seen, and ranked after
+        every operator that registered there before it."""
+        return identity in self._registered
+
+    def _settle_registration(
+        self, identity: str, mine: OperatorEntry, entries: Iterable[OperatorEntry],
+    ) -> None:
+        """Our new entry is seen, with every entry written before it: one that ranks after it
+        (a later or equal ``since``, its clock read before ours but written first) may already
+        serve, so we rank after it instead. An entry kept from our last run keeps its rank."""
+        now = self._clock()
+        behind = [entry.since for entry in entries
+                  if entry.name != self._me and entry.since is not None
+                  and entry.live(now=now, stale_after=self._stale_after)
+                  and not entry.outranks(mine)]
+        if behind and identity not in self._carried:
+            self._since[identity] = max(behind) + timedelta(seconds=1)
+            self._written.pop(identity, None)
+            log.info("ExternalIdentity %s: an operator registered there just before this one; "
+                     "ranking after it", identity, extra=about(IDENTITY_KIND, identity))
+            return
+        self._registered.add(identity)
 
     def saw_principal(self, identity: str, principal: str) -> None:
         """An exchange or probe through ``identity`` proved ``principal``."""
@@ -238,7 +264,7 @@ class IdentityStatuses:
                     and found.live(now=now, stale_after=self._stale_after)):
                 since, self._carried[name] = found.since, found
             else:
-                since = now
+                since = now.replace(microsecond=0)  # as written: the entry says whole seconds
             self._since[name] = since
         carried = self._carried.get(name)
         count = counts.get(name, {}) if counts is not None else None

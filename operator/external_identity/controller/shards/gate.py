@@ -1,7 +1,8 @@
 """Whether this operator serves a binding, from the entries in its identity's status.
 
 An operator serves a binding only once its own entry on the binding's identity is in the cache
-(registration precedes minting: by then every entry written before its own has been read too),
+and its registration there settled (registration precedes minting: by then every entry written
+before its own has been read too, and it ranks after each of them),
 and only if no other live entry whose scope covers the binding outranks its own. A deferring
 operator neither mints nor writes the binding's status; it says so once per binding, and the
 binding is looked at again when the outranking entry would go stale, or at once when the
@@ -51,11 +52,15 @@ class ShardGate:
         identities: IdentityCache,
         clock: Clock,
         stale_after: timedelta,
+        registered: Callable[[str], bool],
         shape_changed: Callable[[str], None],
     ) -> None:
-        """``shape_changed`` is told an identity's name when who may serve its bindings may
-        have changed (an entry came, went, or changed rank or scope)."""
+        """``registered`` says whether this operator's registration on an identity is settled
+        (see :meth:`..identities.status.IdentityStatuses.registered`); ``shape_changed`` is told
+        an identity's name when who may serve its bindings may have changed (an entry came,
+        went, or changed rank or scope, or this operator's registration settled)."""
         self._me = me
+        self._registered = registered
         self._identities = identities
         self._clock = clock
         self._stale_after = stale_after
@@ -74,7 +79,8 @@ class ShardGate:
         now = self._clock()
         entries = read_entries(cached["status"])
         mine = entries.get(self._me)
-        if mine is None or not mine.live(now=now, stale_after=self._stale_after):
+        if (mine is None or not self._registered(identity)
+                or not mine.live(now=now, stale_after=self._stale_after)):
             return Verdict(wait=UNREGISTERED_RECHECK_SECONDS)
         ahead = [entry for entry in entries.values()
                  if entry.name != self._me and entry.outranks(mine)
@@ -110,6 +116,7 @@ class ShardGate:
         now = self._clock()
         shape = frozenset(entry.shape() for entry in read_entries(cached["status"]).values()
                           if entry.live(now=now, stale_after=self._stale_after))
+        shape |= {("registered", self._registered(identity))}
         if self._shapes.get(identity) != shape:
             self._shapes[identity] = shape
             self._shape_changed(identity)
