@@ -140,9 +140,12 @@ def test_overlapping_shards_started_together_mint_each_binding_once(
               for selector, name in (("shard", "ops/x"), ("shard=a", "ops/y"))]
     for name in names:
         cluster.wait_ready("TokenIssued", name=name)
-    deferring = wait_for(lambda: next((s for s in shards if "left to operator" in s.output), None),
-                         timeout=30, message="one shard leaving the bindings to the other")
-    serving = shards[1] if deferring is shards[0] else shards[0]
+    # Either may win (the later writer ranks after the earlier one), but only one mints.
+    serving = next(shard for shard in shards if _issued(shard, names[0]))
+    other = shards[1] if serving is shards[0] else shards[0]
+    serving_name = "ops/x" if serving is shards[0] else "ops/y"
+    wait_for(lambda: _left_to(other, names[0], serving_name), timeout=30,
+             message="the other shard leaving the bindings to the serving one")
     assert all(_issued(serving, name) for name in names)
-    assert not any(_issued(deferring, name) for name in names)
+    assert not any(_issued(other, name) for name in names)
     assert len(cluster.phase.records.tokens) == len(names)
