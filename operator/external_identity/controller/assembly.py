@@ -189,7 +189,8 @@ async def assemble(
     gate = ShardGate(
         me=settings.operator_name, identities=identities, clock=clock,
         stale_after=timedelta(seconds=STALE_BEATS * settings.heartbeat_seconds),
-        registered=identity_statuses.registered, shape_changed=lambda name: fleet.identity_changed(name),
+        registered=identity_statuses.registered,
+        shape_changed=lambda name: fleet.identity_changed(name),
     )
     fleet = BindingFleet(
         parts=BindingParts(

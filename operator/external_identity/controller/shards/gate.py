@@ -73,7 +73,7 @@ class ShardGate:
         self, key: BindingKey, identity: str | None, labels: Mapping[str, str]
     ) -> Verdict:
         cached = self._identities.get(identity) if identity is not None else None
-        if cached is None:
+        if identity is None or cached is None:
             self._served(key)
             return SERVE  # a missing identity refuses the binding, whoever serves it
         now = self._clock()
