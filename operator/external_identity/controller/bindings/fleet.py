@@ -34,7 +34,7 @@ from external_identity.api.specs import referenced_identity
 from external_identity.controller.bindings.duequeue import NO_TOKEN, DueQueue
 from external_identity.controller.bindings.reconciler import BindingParts, BindingReconciler
 from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
-from external_identity.controller.shards.gate import ShardGate
+from external_identity.controller.shards.gate import SERVE, ShardGate, Verdict
 from external_identity.logrefs import about
 
 __all__ = ["BindingFleet", "BindingKey"]
@@ -231,10 +231,15 @@ class BindingFleet:
                 self._queue.done(key, delay=None)
                 continue
             delay: float | None = self._retry
+            registering = False  # the gate waits for this operator's entry: nothing decided
             try:
                 binding.stepped = binding.body["metadata"]["generation"]
-                waits = self._waits(key, binding)
-                delay = waits if waits is not None else await binding.reconciler.step(binding.body)
+                verdict = self._verdict(key, binding)
+                registering = verdict.wait is not None and verdict.deferred_to is None
+                if verdict.wait is None:
+                    delay = await binding.reconciler.step(binding.body)
+                else:
+                    delay = verdict.wait
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the other bindings
@@ -244,14 +249,15 @@ class BindingFleet:
                 held = binding.reconciler.held
                 urgency = held.expires_at.timestamp() if held is not None else NO_TOKEN
                 self._queue.done(key, delay=delay, urgency=urgency)
-                self.under_way.set()
+                if not registering:
+                    self.under_way.set()
 
-    def _waits(self, key: BindingKey, binding: _Binding) -> float | None:
-        """Seconds until the gate is asked again, if this operator does not serve the binding
-        now (it waits for its own entry on the identity, or defers to another operator); one
-        it served until now is let go: no token held, no series, not counted."""
+    def _verdict(self, key: BindingKey, binding: _Binding) -> Verdict:
+        """Whether this operator serves the binding now, or waits (for its own entry on the
+        identity, or because it defers to another operator); one it served until now and
+        defers is let go: no token held, no series, not counted."""
         if self._gate is None:
-            return None
+            return SERVE
         verdict = self._gate.verdict(key, binding.identity, binding.body["metadata"]["labels"])
         deferred = verdict.deferred_to is not None
         if (verdict.wait is None or deferred) and deferred != binding.deferred:
@@ -259,4 +265,4 @@ class BindingFleet:
             if deferred:
                 binding.reconciler.forget()
             self.recount()
-        return verdict.wait
+        return verdict

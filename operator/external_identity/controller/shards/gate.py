@@ -22,7 +22,7 @@ from external_identity.controller.identities.cache import IdentityCache
 from external_identity.controller.shards.entries import OperatorEntry, read_entries
 from external_identity.logrefs import about
 
-__all__ = ["ShardGate", "Verdict"]
+__all__ = ["SERVE", "ShardGate", "Verdict"]
 
 log = logging.getLogger(__name__)
 
