@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .conftest import CHART
-from .rendering import Renderer, variant_files
+from .rendering import RELEASE_NAMESPACE, Renderer, variant_files
 
 VARIANTS = [None, *variant_files(CHART)]
 HEALTH = "--liveness=http://0.0.0.0:8080/healthz"
@@ -69,6 +69,7 @@ def test_default_command_line(render: Renderer) -> None:
     assert render().args == [
         HEALTH,
         "--metrics-port=9090",
+        f"--operator-name={RELEASE_NAMESPACE}/eio-external-identity-operator",
         "--all-namespaces",
         "--log-level=INFO",
         "--log-format=json",
@@ -110,6 +111,14 @@ def test_watch_namespaces_become_repeated_namespace_flags(render: Renderer) -> N
         "--namespace=b",
     ]
     assert "--all-namespaces" not in args
+
+
+def test_each_release_names_its_operator_by_namespace_and_fullname(render: Renderer) -> None:
+    """Its entry in each identity's status.operators: shared by the release's replicas, apart
+    from any other release's (a shard) even under the same release name elsewhere."""
+    assert f"--operator-name={RELEASE_NAMESPACE}/eio-external-identity-operator" in render().args
+    named = render({"fullnameOverride": "shard-a"}).args
+    assert f"--operator-name={RELEASE_NAMESPACE}/shard-a" in named
 
 
 def test_one_replica_runs_standalone_without_a_disruption_budget(render: Renderer) -> None:

@@ -8,7 +8,7 @@ import argparse
 import pytest
 
 from external_identity.cli.main import build_parser
-from external_identity.cli.run import run
+from external_identity.cli.run import operator_settings, run
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import ConfigurationError
 from tests.cli.running import run_cli
@@ -74,6 +74,19 @@ def test_settings_the_operator_refuses_are_a_configuration_error_before_it_start
     with pytest.raises(ConfigurationError,
                        match="backoff cap must be at least the \\(positive\\) backoff base"):
         run(parse("--backoff-base", "10", "--backoff-cap", "5"))
+
+
+def test_the_operator_is_named_by_its_flag_else_its_peering_else_the_default() -> None:
+    assert operator_settings(parse("--operator-name", "ops/eio", "--peering", "p")).operator_name \
+        == "ops/eio"
+    assert operator_settings(parse("--peering", "p")).operator_name == "p"
+    assert operator_settings(parse()).operator_name == "external-identity-operator"
+    assert operator_settings(parse("--heartbeat-seconds", "2")).heartbeat_seconds == 2.0
+
+
+def test_a_binding_selector_that_does_not_parse_is_refused_before_the_operator_starts() -> None:
+    with pytest.raises(ConfigurationError, match="label selector 'shard in \\(a'"):
+        operator_settings(parse("--binding-selector", "shard in (a"))
 
 
 def test_refused_settings_exit_as_a_usage_problem(capsys: pytest.CaptureFixture[str]) -> None:

@@ -37,13 +37,19 @@ async def test_an_assembled_operator_issues_counts_and_closes(
     assert operator.fleet.under_way.is_set()
 
 
-async def test_a_sharded_operator_leaves_identity_status_to_an_unsharded_one(
+async def test_a_sharded_operator_registers_its_own_entry_on_every_identity(
     cluster: Cluster,
 ) -> None:
-    operator = await assemble(OperatorSettings(binding_selector="shard=a"),
-                              kubeconfig=str(cluster.kube.kubeconfig_path))
+    cluster.apply_identity()
+    operator = await assemble(
+        OperatorSettings(binding_selector="shard=a", operator_name="ops/shard-a"),
+        kubeconfig=str(cluster.kube.kubeconfig_path),
+    )
     try:
-        assert not operator.identity_statuses.enabled
+        operator.start(None)
+        await eventually(lambda: "ops/shard-a" in (((cluster.custom.get_cluster_custom_object(
+            "externalidentity.dev", "v1alpha1", "externalidentities", "local-aws",
+        ).get("status") or {}).get("operators")) or {}), "its entry")
     finally:
         await operator.close()
 

@@ -34,7 +34,7 @@ BINDING_SPEC_FIELDS = {
     "secret",
 }
 IDENTITY_STATUS_FIELDS = {
-    "conditions", "observedGeneration", "bindings", "readyBindings", "principal",
+    "conditions", "observedGeneration", "bindings", "readyBindings", "principal", "operators",
 }
 BINDING_STATUS_FIELDS = {
     "conditions",

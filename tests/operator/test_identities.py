@@ -226,21 +226,6 @@ def test_a_description_change_while_stopped_does_not_reissue_tokens(
     assert cluster.ready()["reason"] == "TokenIssued"
 
 
-def test_an_operator_watching_some_namespaces_leaves_the_count_alone(
-    cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
-) -> None:
-    cluster.apply_identity()
-    cluster.apply_binding(account.id, ttl=600)
-    operator = start_operator("--namespace", NAMESPACE)
-    cluster.wait_ready("TokenIssued")
-    wait_for(lambda: identity_ready(cluster) is not None, message="the identity's condition")
-    wait_for(lambda: "are left to a cluster-wide operator" in operator.output,
-             message="the operator saying it leaves the count alone")
-    # It sees one namespace's bindings, not the cluster's: any count it wrote would be wrong.
-    assert "bindings" not in identity_status(cluster)
-    assert "principal" not in identity_status(cluster)
-
-
 def test_the_identity_shows_the_principal_its_exchanges_proved(
     cluster: Cluster, account: ServiceAccount, start_operator: Callable[..., OperatorProcess],
 ) -> None:

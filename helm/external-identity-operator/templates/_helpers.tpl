@@ -66,6 +66,7 @@ app.kubernetes.io/part-of: external-identity-operator
 {{- define "eio.args" -}}
 - --liveness=http://0.0.0.0:{{ .Values.probes.port }}{{ .Values.probes.path }}
 - --metrics-port={{ .Values.metrics.port }}
+- --operator-name={{ .Release.Namespace }}/{{ include "eio.fullname" . }}
 {{- if .Values.watchNamespaces }}
 {{- range .Values.watchNamespaces }}
 - --namespace={{ . }}

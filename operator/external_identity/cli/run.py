@@ -16,7 +16,7 @@ from external_identity.cli.logsetup import LOG_FORMATS, LOG_LEVELS, log_level
 from external_identity.controller.settings import OperatorSettings
 from external_identity.errors import ConfigurationError
 
-__all__ = ["add_run_parser", "run"]
+__all__ = ["add_run_parser", "operator_settings", "run"]
 
 
 def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,6 +46,16 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         "--peering", metavar="NAME",
         help="kopf peering object for high availability: only the highest-priority replica "
         "acts (default: standalone, for a single replica)",
+    )
+    parser.add_argument(
+        "--operator-name", metavar="NAME",
+        help="this operator's name in each ExternalIdentity's status.operators, shared by its "
+        "replicas and unique per release (default: the --peering name, else "
+        f"{OperatorSettings().operator_name})",
+    )
+    parser.add_argument(  # for tests: how fast a stopped operator's entry goes stale
+        "--heartbeat-seconds", type=positive_float, default=OperatorSettings().heartbeat_seconds,
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--priority", type=int,
@@ -105,8 +115,8 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--binding-selector", metavar="SELECTOR",
         help="keep only bindings with these labels (a Kubernetes label selector, e.g. "
-        "'shard=a'), to split a large cluster over several operators; a sharded operator "
-        "leaves ExternalIdentity status.bindings and status.principal alone",
+        "'shard=a'), to split a large cluster over several operators; where two operators' "
+        "scopes overlap, the one registered first on the identity serves the binding",
     )
     parser.add_argument(
         "--watch-service-accounts", action="store_true",
@@ -131,12 +141,12 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the operator with the parsed flags until it is stopped."""
-    from external_identity.controller.running import RunOptions, run_operator
-
+def operator_settings(args: argparse.Namespace) -> OperatorSettings:
+    """The settings the flags ask for; ConfigurationError for ones the operator refuses."""
     try:
-        settings = OperatorSettings(
+        return OperatorSettings(
+            operator_name=args.operator_name or args.peering or OperatorSettings().operator_name,
+            heartbeat_seconds=args.heartbeat_seconds,
             namespaces=tuple(args.namespaces),
             refresh_percent=args.refresh_percent,
             min_remaining_seconds=args.min_remaining_seconds,
@@ -152,6 +162,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise ConfigurationError(str(error)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the operator with the parsed flags until it is stopped."""
+    from external_identity.controller.running import RunOptions, run_operator
+
+    settings = operator_settings(args)
     priority = args.priority
     if priority is None:
         priority = random.SystemRandom().randint(1, 1_000_000) if args.peering else 0

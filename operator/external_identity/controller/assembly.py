@@ -3,7 +3,8 @@
 :func:`assemble` builds, top to bottom: the Kubernetes client; the caches bindings decide with
 (identities, the operator's own Secrets); the exchange pool (credentials → proof → token
 service); the Secret store; status, events and metrics; identity status and its credential
-probe; restart on rotation; the binding fleet; and last the informers that feed the caches and
+probe; restart on rotation; the shard gate (which bindings this operator serves); the binding
+fleet; and last the informers that feed the caches and
 the fleet. :class:`Operator` then acts (lists, steps bindings) — at once, or whenever peering
 says this replica is the one — and kopf (:mod:`.handlers`) is given it for identity status.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 from kubernetes import client
@@ -31,6 +32,7 @@ from external_identity.controller.identities.status import IdentityStatuses
 from external_identity.controller.metrics import Metrics
 from external_identity.controller.rollouts import Rollouts
 from external_identity.controller.settings import OperatorSettings
+from external_identity.controller.shards.gate import ShardGate
 from external_identity.controller.statuses import StatusWriter
 from external_identity.controller.watching.feeds import BindingFeed, IdentityFeed, SecretFeed
 from external_identity.controller.watching.legacy import release
@@ -46,6 +48,9 @@ from external_identity.secrets.writer import SecretWriter
 __all__ = ["Operator", "assemble"]
 
 log = logging.getLogger(__name__)
+
+#: An operator's entry on an identity is stale once this many heartbeats were missed.
+STALE_BEATS = 3
 
 
 @dataclass
@@ -74,7 +79,7 @@ class Operator:
         """Act now, or (with ``peering``) whenever no other replica outranks this one; probe
         identities where this operator writes their status."""
         loop = asyncio.get_running_loop()
-        if self.identity_statuses.enabled:
+        if _keeps_conditions(self.settings):
             self._tasks.append(loop.create_task(self.probe.run()))
         if peering is None:
             self.act()
@@ -91,6 +96,8 @@ class Operator:
 
     async def _list_then_step(self) -> None:
         await self.watchers.start()
+        # Registers on every identity; a binding is stepped only once its identity shows it.
+        self.identity_statuses.start()
         self.fleet.start()
         await self.watchers.bindings_listed()
         log.info("Listed %d bindings", len(self.fleet))
@@ -99,6 +106,7 @@ class Operator:
     async def stand_by(self) -> None:
         """Another replica acts: stop listing and stepping, and forget every binding."""
         await self._stop_listing()
+        await self.identity_statuses.stop()
         await self.fleet.stand_by()
         await self.watchers.stop()
 
@@ -157,9 +165,12 @@ async def assemble(
     secrets = TokenSecrets(SecretWriter(core), secret_cache, metrics.secret_writes)
     statuses, events = StatusWriter(custom), EventPoster(core)
 
-    identity_statuses = IdentityStatuses(statuses, enabled=_writes_identity_status(settings))
-    # Posted where identity status is kept: one operator, not every shard.
-    identity_events = IdentityEvents(events, clock=clock, enabled=identity_statuses.enabled)
+    identity_statuses = IdentityStatuses(
+        statuses, identities=identities, me=settings.operator_name, scope=settings.scope,
+        clock=clock, heartbeat_seconds=settings.heartbeat_seconds,
+    )
+    # Posted, and credentials probed, by one operator, not every shard.
+    identity_events = IdentityEvents(events, clock=clock, enabled=_keeps_conditions(settings))
     probe = IdentityProbe(
         prove=pool.operator_proof, identities=identities, statuses=statuses,
         principals=identity_statuses.saw_principal, clock=clock,
@@ -175,6 +186,12 @@ async def assemble(
             active=lambda: fleet.acting,  # a standby replica restarts nothing
         )
 
+    gate = ShardGate(
+        me=settings.operator_name, identities=identities, clock=clock,
+        stale_after=timedelta(seconds=STALE_BEATS * settings.heartbeat_seconds),
+        registered=identity_statuses.registered,
+        shape_changed=lambda name: fleet.identity_changed(name),
+    )
     fleet = BindingFleet(
         parts=BindingParts(
             identities=identities.get, pool=pool, secrets=secrets, statuses=statuses,
@@ -183,24 +200,31 @@ async def assemble(
             token_written=rollouts.token_written if rollouts is not None else None,
         ),
         workers=settings.max_concurrent_exchanges,
-        counts_changed=partial(_identity_counts_changed, identity_statuses, identities),
+        counts_changed=lambda counts: identity_statuses.stale(counts=counts),
+        gate=gate,
     )
-    metrics.count_bindings(kept=fleet.__len__, ready=fleet.ready_count)
+    metrics.count_bindings(kept=fleet.served_count, ready=fleet.ready_count)
+    metrics.count_deferred(gate.deferred)
 
     def identity_changed(name: str) -> None:
         probe.changed(name)
         fleet.identity_changed(name)
 
+    def entries_seen(name: str) -> None:
+        identity_statuses.seen(name)  # first: the gate reads whether registration settled
+        gate.seen(name)
+
     def identity_deleted(name: str) -> None:
         identity_statuses.forget(name)
         probe.forget(name)
+        gate.seen(name)
         fleet.identity_changed(name)
 
     watchers = Watchers(
         lister=Lister(custom, core, settings.namespaces, settings.binding_selector),
         identities=(identities, IdentityFeed(
             identities, changed=identity_changed, deleted=identity_deleted,
-            recount=fleet.recount, seen=identity_events.seen,
+            recount=fleet.recount, seen=identity_events.seen, entries_seen=entries_seen,
         )),
         secrets=(secret_cache, SecretFeed(secret_cache, fleet.wake)),
         bindings=BindingFeed(fleet, partial(release, custom)),
@@ -227,22 +251,7 @@ async def _connect(
                                    pool_size=settings.kubernetes_threads + watches)
 
 
-def _writes_identity_status(settings: OperatorSettings) -> bool:
-    """Only an operator that sees every binding writes the identities' counts and principal."""
-    if settings.namespaces:
-        log.info("Watching namespaces %s only: ExternalIdentity status.bindings and "
-                 "status.principal are left to a cluster-wide operator",
-                 ", ".join(settings.namespaces))
-    if settings.binding_selector:
-        log.info("Keeping bindings labelled %s only (one shard): ExternalIdentity "
-                 "status.bindings and status.principal are left to an unsharded operator",
-                 settings.binding_selector)
+def _keeps_conditions(settings: OperatorSettings) -> bool:
+    """Only an operator that serves every binding probes credentials and posts identity Events:
+    shards may run as other principals, and would repeat each other's Events."""
     return not settings.namespaces and not settings.binding_selector
-
-
-def _identity_counts_changed(
-    statuses: IdentityStatuses,
-    identities: IdentityCache,
-    counts: Callable[[], Mapping[str, Mapping[str, int]]],
-) -> None:
-    statuses.stale(counts=counts, known=identities.names, written=identities.written_status())

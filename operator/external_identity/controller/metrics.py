@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 
 from prometheus_client import (
@@ -27,6 +27,8 @@ from prometheus_client import (
     ProcessCollector,
     start_http_server,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from external_identity import __version__
 
@@ -82,6 +84,22 @@ class BindingMetrics:
             self._outcome.remove(*key, previous)
 
 
+class _DeferredCollector(Collector):
+    def __init__(self, deferred: Callable[[], Mapping[str, int]]) -> None:
+        self._deferred = deferred
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "external_identity_bindings_deferred",
+            "Bindings this operator keeps but leaves to another operator, by that operator: "
+            "their scopes overlap and the other registered first.",
+            labels=["operator"],
+        )
+        for operator, count in sorted(self._deferred().items()):
+            family.add_metric([operator], float(count))
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -135,6 +153,11 @@ class Metrics:
         """Read both counts from where they are decided (the fleet), at every scrape."""
         self._binding_count.set_function(lambda: float(kept()))
         self._ready_count.set_function(lambda: float(ready()))
+
+    def count_deferred(self, deferred: Callable[[], Mapping[str, int]]) -> None:
+        """``external_identity_bindings_deferred{operator}``: bindings this operator leaves to
+        another whose scope overlaps its own, read from ``deferred`` at every scrape."""
+        self.registry.register(_DeferredCollector(deferred))
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

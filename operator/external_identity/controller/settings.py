@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from external_identity.controller.shards.scopes import OperatorScope
+from external_identity.controller.shards.selectors import parse_selector
+
 __all__ = ["OperatorSettings"]
 
 
 @dataclass(frozen=True)
 class OperatorSettings:
+    #: This operator's name in each identity's ``status.operators`` (replicas share it).
+    operator_name: str = "external-identity-operator"
+    #: How often that entry's heartbeat is rewritten; three missed beats make it stale.
+    heartbeat_seconds: float = 60.0
     #: Namespaces to watch; empty means cluster-wide.
     namespaces: tuple[str, ...] = ()
     #: Keep only bindings matching this label selector (one shard of a large cluster).
@@ -58,5 +65,16 @@ class OperatorSettings:
             raise ValueError("identity probe interval must be positive")
         if self.permanent_retry_seconds <= 0:
             raise ValueError("permanent retry delay must be positive")
+        if self.binding_selector is not None:
+            parse_selector(self.binding_selector)
+        if not self.operator_name:
+            raise ValueError("operator name must not be empty")
+        if self.heartbeat_seconds <= 0:
+            raise ValueError("heartbeat interval must be positive")
         if self.restart_min_interval_seconds < 0:
             raise ValueError("restart minimum interval must not be negative")
+
+    @property
+    def scope(self) -> OperatorScope:
+        """The bindings this operator keeps: its namespaces and binding selector."""
+        return OperatorScope(self.namespaces, self.binding_selector)

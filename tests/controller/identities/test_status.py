@@ -1,5 +1,6 @@
-"""ExternalIdentity status: its Ready condition (pure), and the binding counts and principal
-written once per change (the writer is a recorder passed in, or the real one on the emulator)."""
+"""ExternalIdentity status: its Ready condition (pure), and this operator's entry with the
+totals, written once per change (the writer is a recorder passed in, or the real one on the
+emulator)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import pytest
 from support.kube.fixtures import KubeAPI
 
 from external_identity.api import conditions
+from external_identity.controller.identities.cache import IdentityCache
 from external_identity.controller.identities.status import IdentityStatuses, identity_readiness
+from external_identity.controller.shards.scopes import OperatorScope
 from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import StatusWriteError
 
@@ -88,7 +90,7 @@ def test_other_conditions_stay_and_an_unchanged_status_keeps_its_transition_time
     assert ready(later)["observedGeneration"] == 2
 
 
-# -- binding counts and the principal --------------------------------------------------------------
+# -- this operator's entry, and the totals ---------------------------------------------------------
 
 
 class Writes:
@@ -107,107 +109,223 @@ class Writes:
         self.written.set()
 
 
-def statuses(writes: Writes, **options: Any) -> IdentityStatuses:
-    return IdentityStatuses(cast(StatusWriter, writes), settle_seconds=0, retry_seconds=0,
-                            **options)
-
-
-async def settled(identity_statuses: IdentityStatuses) -> None:
-    """Let the recount task run to its end (no timers: settle and retry are zero)."""
-    for _ in range(20):
-        await asyncio.sleep(0)
-    await identity_statuses.close()
-
-
+ME = "ops/me"
+SCOPE = OperatorScope(("team-*",), "shard=a")
 COUNTS = {"prod-aws": {"bindings": 3, "readyBindings": 2}}
+AT = "2026-03-01T12:00:00Z"
 
 
-async def test_each_known_identity_gets_its_counts_and_one_without_bindings_zero() -> None:
-    writes = Writes()
-    kept = statuses(writes)
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws", "idle"})
-    await settled(kept)
-    assert writes.patches == [("idle", {"bindings": 0, "readyBindings": 0}),
-                              ("prod-aws", {"bindings": 3, "readyBindings": 2})]
+def mine(**fields: Any) -> dict[str, Any]:
+    """Our entry as written at NOW, with these fields."""
+    return {"namespaces": ["team-*"], "bindingSelector": "shard=a", "since": AT, "heartbeat": AT,
+            "bindings": None, "readyBindings": None, "principal": None, **fields}
+
+
+class World:
+    def __init__(self, *identities: str, failures: int = 0, heartbeat: float = 60) -> None:
+        self.writes = Writes(failures)
+        self.cache = IdentityCache()
+        self.now = NOW
+        for name in identities:
+            self.identity(name)
+        self.kept = IdentityStatuses(
+            cast(StatusWriter, self.writes), identities=self.cache, me=ME, scope=SCOPE,
+            clock=lambda: self.now, heartbeat_seconds=heartbeat, settle_seconds=0,
+            retry_seconds=0,
+        )
+
+    def identity(self, name: str, **status: Any) -> None:
+        self.cache.saw({"metadata": {"name": name, "generation": 1}, "spec": AWS,
+                        "status": status})
+
+    async def settled(self) -> None:
+        """Let the writing task run to its end (no timers: settle and retry are zero)."""
+        for _ in range(20):
+            await asyncio.sleep(0)
+        await self.kept.close()
+
+
+async def test_acting_registers_on_every_identity_at_once_with_its_scope() -> None:
+    world = World("prod-aws", "idle")
+    world.kept.start()
+    await world.settled()
+    assert world.writes.patches == [
+        ("idle", {"operators": {ME: mine()}, "bindings": 0, "readyBindings": 0}),
+        ("prod-aws", {"operators": {ME: mine()}, "bindings": 0, "readyBindings": 0}),
+    ]
+
+
+async def test_the_counts_go_into_the_entry_and_the_totals_once_the_list_is_whole() -> None:
+    world = World("prod-aws", "idle")
+    world.kept.start()
+    world.kept.stale(counts=lambda: COUNTS)
+    await world.settled()
+    assert world.writes.patches == [
+        ("idle", {"operators": {ME: mine(bindings=0, readyBindings=0)},
+                  "bindings": 0, "readyBindings": 0}),
+        ("prod-aws", {"operators": {ME: mine(bindings=3, readyBindings=2)},
+                      "bindings": 3, "readyBindings": 2}),
+    ]
 
 
 async def test_a_burst_of_changes_is_one_write_per_identity() -> None:
-    writes = Writes()
-    kept = statuses(writes)
+    world = World("prod-aws")
+    world.kept.start()
     for _ in range(100):
-        kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    await settled(kept)
-    assert len(writes.patches) == 1
+        world.kept.stale(counts=lambda: COUNTS)
+    await world.settled()
+    assert len(world.writes.patches) == 1
 
 
-async def test_changes_arriving_while_the_status_settles_are_written_together() -> None:
-    writes = Writes()
-    kept = statuses(writes)
-    counts = {"prod-aws": {"bindings": 1, "readyBindings": 0}}
-    kept.stale(counts=lambda: counts, known=lambda: {"prod-aws"})
-    await asyncio.sleep(0)  # the recount has started: it is settling
-    counts = {"prod-aws": {"bindings": 2, "readyBindings": 1}}
-    kept.stale(counts=lambda: counts, known=lambda: {"prod-aws"})
-    await settled(kept)
-    assert writes.patches == [("prod-aws", {"bindings": 2, "readyBindings": 1})]
+async def test_other_live_entries_are_summed_and_stale_ones_removed() -> None:
+    other = {"since": "2026-03-01T10:00:00Z", "heartbeat": "2026-03-01T11:59:00Z",
+             "bindings": 4, "readyBindings": 4, "principal": "arn:other"}
+    gone = {**other, "heartbeat": "2026-03-01T11:56:59Z"}
+    world = World()
+    world.identity("prod-aws", operators={"ops/other": other, "ops/gone": gone}, bindings=9)
+    world.kept.start()
+    world.kept.stale(counts=lambda: COUNTS)
+    world.kept.saw_principal("prod-aws", "arn:me")
+    await world.settled()
+    assert world.writes.patches == [("prod-aws", {
+        "operators": {ME: mine(bindings=3, readyBindings=2, principal="arn:me"),
+                      "ops/gone": None},
+        "bindings": 7, "readyBindings": 6, "principal": "arn:me, arn:other",
+    })]
 
 
-async def test_only_fields_that_differ_from_what_the_status_says_are_written() -> None:
-    writes = Writes()
-    kept = statuses(writes)
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"},
-               written={"prod-aws": {"bindings": 3, "readyBindings": 1, "principal": None}})
-    await settled(kept)
-    assert writes.patches == [("prod-aws", {"readyBindings": 2})]
+async def test_a_restart_keeps_the_rank_and_counts_of_its_live_entry() -> None:
+    earlier = mine(since="2026-03-01T09:00:00Z", heartbeat="2026-03-01T11:58:00Z", bindings=3,
+                   readyBindings=2, principal="arn:me")
+    world = World()
+    world.identity("prod-aws", operators={ME: earlier}, bindings=3, readyBindings=2,
+                   principal="arn:me")
+    world.kept.start()
+    await world.settled()
+    assert world.writes.patches == [("prod-aws", {"operators": {ME: {
+        **earlier, "heartbeat": AT}}})], "the totals stand: nothing to write but the heartbeat"
 
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    await settled(kept)
-    assert len(writes.patches) == 1  # nothing changed since
+
+async def test_a_stale_entry_of_its_own_is_no_rank_to_keep() -> None:
+    world = World()
+    world.identity("prod-aws", operators={ME: mine(since="2026-03-01T09:00:00Z",
+                                                   heartbeat="2026-03-01T11:56:00Z")})
+    world.kept.start()
+    await world.settled()
+    assert world.writes.patches[0][1]["operators"][ME]["since"] == AT
 
 
-async def test_the_principal_an_exchange_proved_is_written_when_it_changes() -> None:
-    writes = Writes()
-    kept = statuses(writes)
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    await settled(kept)
-    kept.saw_principal("prod-aws", "arn:aws:sts::1:assumed-role/r/s")
-    kept.saw_principal("prod-aws", "arn:aws:sts::1:assumed-role/r/s")
-    await settled(kept)
-    assert writes.patches[1:] == [("prod-aws", {"principal": "arn:aws:sts::1:assumed-role/r/s"})]
+async def test_a_registration_is_settled_once_seen_ranking_after_every_earlier_entry() -> None:
+    world = World("prod-aws")
+    world.kept.start()
+    await world.settled()
+    assert not world.kept.registered("prod-aws")
+    world.identity("prod-aws", **world.writes.patches[0][1])
+    world.kept.seen("prod-aws")
+    assert world.kept.registered("prod-aws")
+
+
+async def test_an_entry_written_just_before_ours_but_ranking_after_it_makes_ours_rank_later(
+) -> None:
+    # ops/b read its clock after us (or as we did: the larger name ranks after), but its
+    # write landed first: it may serve already, so we must rank after it.
+    first = {"since": AT, "heartbeat": AT}
+    world = World("prod-aws")
+    world.kept.start()
+    await world.settled()
+    world.identity("prod-aws", operators={"ops/z": first, ME: mine()})
+    world.kept.seen("prod-aws")
+    assert not world.kept.registered("prod-aws")
+    await world.settled()
+    rewritten = world.writes.patches[1][1]["operators"][ME]
+    assert rewritten["since"] == "2026-03-01T12:00:01Z"
+    world.identity("prod-aws", operators={"ops/z": first, ME: rewritten})
+    world.kept.seen("prod-aws")
+    assert world.kept.registered("prod-aws")
+
+
+async def test_a_rank_kept_from_the_last_run_is_not_given_up_to_later_entries() -> None:
+    earlier = mine(since="2026-03-01T09:00:00Z", heartbeat="2026-03-01T11:58:00Z")
+    later = {"since": "2026-03-01T10:00:00Z", "heartbeat": AT}
+    world = World()
+    world.identity("prod-aws", operators={ME: earlier, "ops/z": later})
+    world.kept.start()
+    await world.settled()
+    world.identity("prod-aws", operators={ME: {**earlier, "heartbeat": AT}, "ops/z": later})
+    world.kept.seen("prod-aws")
+    assert world.kept.registered("prod-aws")
+
+
+async def test_only_what_changed_is_written_again() -> None:
+    world = World("prod-aws")
+    world.kept.start()
+    world.kept.stale(counts=lambda: COUNTS)
+    await world.settled()
+    world.identity("prod-aws", **world.writes.patches[0][1])  # the write, as watched
+    world.kept.stale(counts=lambda: COUNTS)
+    await world.settled()
+    assert len(world.writes.patches) == 1
+    world.kept.stale(counts=lambda: {"prod-aws": {"bindings": 3, "readyBindings": 3}})
+    await world.settled()
+    assert world.writes.patches[1] == ("prod-aws", {
+        "operators": {ME: mine(bindings=3, readyBindings=3)}, "readyBindings": 3})
+
+
+async def test_totals_written_are_not_repeated_before_the_watch_shows_them() -> None:
+    world = World("prod-aws")
+    world.kept.start()
+    world.kept.stale(counts=lambda: COUNTS)
+    await world.settled()
+    world.kept.saw_principal("prod-aws", "arn:me")
+    await world.settled()
+    assert world.writes.patches[1] == ("prod-aws", {
+        "operators": {ME: mine(bindings=3, readyBindings=2, principal="arn:me")},
+        "principal": "arn:me"})
+
+
+async def test_the_heartbeat_is_rewritten_every_interval() -> None:
+    world = World("prod-aws", heartbeat=0.01)
+    world.kept.start()
+    for _ in range(500):
+        await asyncio.sleep(0.002)
+        if len(world.writes.patches) == 2:
+            break
+        world.now = NOW + timedelta(seconds=30)
+    await world.kept.close()
+    assert world.writes.patches[1] == ("prod-aws", {"operators": {ME: mine(
+        heartbeat="2026-03-01T12:00:30Z")}})
+
+
+async def test_an_entry_removed_by_another_operator_is_registered_anew_ranking_last() -> None:
+    world = World("prod-aws")
+    world.kept.start()
+    await world.settled()
+    world.identity("prod-aws", **world.writes.patches[0][1])
+    world.kept.seen("prod-aws")
+    world.now = NOW + timedelta(minutes=5)
+    world.identity("prod-aws", operators={})
+    world.kept.seen("prod-aws")
+    await world.settled()
+    assert world.writes.patches[1][1]["operators"][ME]["since"] == "2026-03-01T12:05:00Z"
 
 
 async def test_a_refused_write_is_tried_again() -> None:
-    writes = Writes(failures=1)
-    kept = statuses(writes)
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
+    world = World("prod-aws", failures=1)
+    world.kept.start()
     async with asyncio.timeout(5):
-        await writes.written.wait()
-    await kept.close()
-    assert writes.patches == [("prod-aws", {"bindings": 3, "readyBindings": 2})]
+        await world.writes.written.wait()
+    await world.kept.close()
+    assert [name for name, _ in world.writes.patches] == ["prod-aws"]
 
 
-async def test_a_forgotten_identity_is_written_in_full_when_it_comes_back() -> None:
-    writes = Writes()
-    kept = statuses(writes)
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    await settled(kept)
-    kept.forget("prod-aws")
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    await settled(kept)
-    assert [name for name, _ in writes.patches] == ["prod-aws", "prod-aws"]
-
-
-@pytest.mark.parametrize("principal_first", [False, True])
-async def test_a_sharded_operator_leaves_these_fields_alone(principal_first: bool) -> None:
-    writes = Writes()
-    kept = statuses(writes, enabled=False)
-    if principal_first:
-        kept.saw_principal("prod-aws", "oid")
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    kept.saw_principal("prod-aws", "oid")
-    await settled(kept)
-    assert not kept.enabled
-    assert writes.patches == []
+async def test_a_replica_standing_by_writes_nothing() -> None:
+    world = World("prod-aws")
+    world.kept.start()
+    await world.kept.stop()
+    world.kept.stale(counts=lambda: COUNTS)
+    world.kept.saw_principal("prod-aws", "arn:me")
+    await world.settled()
+    assert world.writes.patches == []
 
 
 class SignallingWriter(StatusWriter):
@@ -222,19 +340,29 @@ class SignallingWriter(StatusWriter):
         self.written.set()
 
 
-async def test_counts_and_principal_land_in_the_identitys_status_on_the_api(
+async def test_two_operators_entries_land_side_by_side_in_the_status_on_the_api(
     kube_api: KubeAPI,
 ) -> None:
+    path = "externalidentity.dev/v1alpha1/externalidentities"
     kube_api.create({"apiVersion": "externalidentity.dev/v1alpha1", "kind": "ExternalIdentity",
                      "metadata": {"name": "prod-aws"}, "spec": AWS})
-    writer = SignallingWriter(kube_api)
-    kept = IdentityStatuses(writer, settle_seconds=0)
-    kept.stale(counts=lambda: COUNTS, known=lambda: {"prod-aws"})
-    kept.saw_principal("prod-aws", "arn:aws:sts::1:assumed-role/r/s")
-    async with asyncio.timeout(10):
-        await writer.written.wait()
-    await kept.close()
+    for name, count in (("ops/a", 3), ("ops/b", 1)):
+        cache = IdentityCache()
+        cache.saw(kube_api.get(path, None, "prod-aws") or {})
+        writer = SignallingWriter(kube_api)
+        kept = IdentityStatuses(writer, identities=cache, me=name, scope=OperatorScope(),
+                                clock=lambda: NOW, settle_seconds=0)
+        kept.start()
+        kept.stale(counts=lambda count=count: {"prod-aws": {"bindings": count,  # type: ignore[misc]
+                                                             "readyBindings": count}})
+        kept.saw_principal("prod-aws", "arn:aws:sts::1:assumed-role/r/s")
+        async with asyncio.timeout(10):
+            await writer.written.wait()
+        await kept.close()
 
-    stored = kube_api.get("externalidentity.dev/v1alpha1/externalidentities", None, "prod-aws")
-    assert (stored or {}).get("status") == {
-        "bindings": 3, "readyBindings": 2, "principal": "arn:aws:sts::1:assumed-role/r/s"}
+    status = (kube_api.get(path, None, "prod-aws") or {}).get("status") or {}
+    assert set(status["operators"]) == {"ops/a", "ops/b"}, "a merge patch keeps the other entry"
+    assert status["operators"]["ops/a"] == {
+        "namespaces": [], "since": AT, "heartbeat": AT, "bindings": 3, "readyBindings": 3,
+        "principal": "arn:aws:sts::1:assumed-role/r/s"}
+    assert (status["bindings"], status["principal"]) == (4, "arn:aws:sts::1:assumed-role/r/s")

@@ -11,6 +11,10 @@ listed meanwhile, a page at a time, and each is worked on as soon as it is seen:
 exchanges wait neither for the whole list nor for anything else. :meth:`listed` says the list
 is whole, from when on the counts per identity are right.
 
+Where several operators' scopes overlap, a :class:`..shards.gate.ShardGate` says before each
+step whether this one serves the binding; one it leaves to another is not stepped (and not
+counted) until that operator stops.
+
 A replica that stands by (:meth:`stand_by`, see :mod:`..watching.peering`) forgets everything
 and steps nothing; when it acts again it starts over from fresh LISTs, as a restarted operator
 would, so it never writes a token older than the one the other replica left.
@@ -30,6 +34,7 @@ from external_identity.api.specs import referenced_identity
 from external_identity.controller.bindings.duequeue import NO_TOKEN, DueQueue
 from external_identity.controller.bindings.reconciler import BindingParts, BindingReconciler
 from external_identity.controller.decide.plans import HANDLED_REFRESH_FIELD, REFRESH_ANNOTATION
+from external_identity.controller.shards.gate import SERVE, ShardGate, Verdict
 from external_identity.logrefs import about
 
 __all__ = ["BindingFleet", "BindingKey"]
@@ -47,6 +52,8 @@ class _Binding:
     reconciler: BindingReconciler
     #: The generation the last step acted on.
     stepped: int | None = None
+    #: Left to another operator (see :class:`..shards.gate.ShardGate`).
+    deferred: bool = False
 
 
 def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,6 +63,7 @@ def _compact(body: Mapping[str, Any]) -> dict[str, Any]:
         "spec": copy.deepcopy(dict(body.get("spec") or {})),
         "metadata": {
             "generation": metadata.get("generation"),
+            "labels": dict(metadata.get("labels") or {}),
             "annotations": {REFRESH_ANNOTATION: request} if request else {},
         },
     }
@@ -68,10 +76,13 @@ class BindingFleet:
         parts: BindingParts,
         workers: int,
         counts_changed: Callable[[Callable[[], dict[str, dict[str, int]]]], None],
+        gate: ShardGate | None = None,
     ) -> None:
         """``counts_changed`` is told, with :meth:`counts`, whenever bindings come or go or
-        one's readiness flips, once the list is whole."""
+        one's readiness flips, once the list is whole. ``gate`` says which bindings to serve
+        (None: all)."""
         self._parts = parts
+        self._gate = gate
         self._workers = workers
         self._retry = parts.settings.backoff_base_seconds
         self._counts_changed = counts_changed
@@ -110,12 +121,13 @@ class BindingFleet:
             self._queue.schedule(key, delay=0)
             self.recount()
             return
-        known.body = compact
         if known.identity != identity:
             known.identity = identity
             self.recount()
         request = compact["metadata"]["annotations"].get(REFRESH_ANNOTATION)
-        if compact["metadata"]["generation"] != known.stepped or (
+        relabelled = compact["metadata"]["labels"] != known.body["metadata"]["labels"]
+        known.body = compact
+        if relabelled or compact["metadata"]["generation"] != known.stepped or (
             request and request != known.reconciler.status.get(HANDLED_REFRESH_FIELD)
         ):
             self._queue.wake(key)
@@ -125,6 +137,8 @@ class BindingFleet:
         if binding is None:
             return
         self._queue.remove((namespace, name))
+        if self._gate is not None:
+            self._gate.forget((namespace, name))
         binding.reconciler.forget()
         self.recount()
 
@@ -144,14 +158,19 @@ class BindingFleet:
             self._queue.wake(key)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Per identity: how many bindings reference it, and how many of those are Ready."""
+        """Per identity: how many bindings referencing it this operator serves, and how many
+        of those are Ready."""
         counts: dict[str, dict[str, int]] = {}
         for binding in self._bindings.values():
-            if binding.identity is not None:
+            if binding.identity is not None and not binding.deferred:
                 count = counts.setdefault(binding.identity, {"bindings": 0, "readyBindings": 0})
                 count["bindings"] += 1
                 count["readyBindings"] += binding.reconciler.ready
         return counts
+
+    def served_count(self) -> int:
+        """Bindings kept and not left to another operator."""
+        return sum(not binding.deferred for binding in self._bindings.values())
 
     def ready_count(self) -> int:
         return sum(binding.reconciler.ready for binding in self._bindings.values())
@@ -212,9 +231,15 @@ class BindingFleet:
                 self._queue.done(key, delay=None)
                 continue
             delay: float | None = self._retry
+            registering = False  # the gate waits for this operator's entry: nothing decided
             try:
                 binding.stepped = binding.body["metadata"]["generation"]
-                delay = await binding.reconciler.step(binding.body)
+                verdict = self._verdict(key, binding)
+                registering = verdict.wait is not None and verdict.deferred_to is None
+                if verdict.wait is None:
+                    delay = await binding.reconciler.step(binding.body)
+                else:
+                    delay = verdict.wait
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the other bindings
@@ -224,4 +249,20 @@ class BindingFleet:
                 held = binding.reconciler.held
                 urgency = held.expires_at.timestamp() if held is not None else NO_TOKEN
                 self._queue.done(key, delay=delay, urgency=urgency)
-                self.under_way.set()
+                if not registering:
+                    self.under_way.set()
+
+    def _verdict(self, key: BindingKey, binding: _Binding) -> Verdict:
+        """Whether this operator serves the binding now, or waits (for its own entry on the
+        identity, or because it defers to another operator); one it served until now and
+        defers is let go: no token held, no series, not counted."""
+        if self._gate is None:
+            return SERVE
+        verdict = self._gate.verdict(key, binding.identity, binding.body["metadata"]["labels"])
+        deferred = verdict.deferred_to is not None
+        if (verdict.wait is None or deferred) and deferred != binding.deferred:
+            binding.deferred = deferred
+            if deferred:
+                binding.reconciler.forget()
+            self.recount()
+        return verdict

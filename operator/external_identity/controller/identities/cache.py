@@ -9,13 +9,13 @@ from typing import Any
 __all__ = ["IdentityCache"]
 
 #: The status fields the operator itself keeps on an identity.
-KEPT_STATUS = ("bindings", "readyBindings", "principal")
+KEPT_STATUS = ("bindings", "readyBindings", "principal", "operators")
 
 
 class IdentityCache:
     def __init__(self) -> None:
-        #: name -> {"spec", "status": {bindings, readyBindings, principal}, "conditions",
-        #: "generation"}
+        #: name -> {"spec", "status": {bindings, readyBindings, principal, operators},
+        #: "conditions", "generation"}
         self._identities: dict[str, dict[str, Any]] = {}
         self._generations: dict[str, int | None] = {}
 
@@ -27,9 +27,6 @@ class IdentityCache:
 
     def names(self) -> set[str]:
         return set(self._identities)
-
-    def written_status(self) -> dict[str, Mapping[str, Any]]:
-        return {name: entry["status"] for name, entry in self._identities.items()}
 
     def saw(self, body: Mapping[str, Any]) -> bool:
         """An identity as listed or watched; True if its spec changed (a new generation)."""

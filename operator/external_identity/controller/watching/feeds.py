@@ -35,19 +35,22 @@ class SeenSecret:
 class IdentityFeed:
     """Identities, to the cache. A new one, a new spec or a deletion is ``changed`` or
     ``deleted`` (a status write is neither); a new version of one already known is ``seen``
-    with the Ready condition it had (for its Events); any event may change what identity status
-    to write, so each ends with ``recount``."""
+    with the Ready condition it had (for its Events); every version is ``entries_seen`` (the
+    operators' entries in its status may have changed); any event may change what identity
+    status to write, so each ends with ``recount``."""
 
     def __init__(
         self, identities: IdentityCache, *, changed: Callable[[str], None],
         deleted: Callable[[str], None], recount: Callable[[], None],
         seen: Callable[[Mapping[str, Any], Mapping[str, Any] | None], None] | None = None,
+        entries_seen: Callable[[str], None] | None = None,
     ) -> None:
         self._identities = identities
         self._changed = changed
         self._deleted = deleted
         self._recount = recount
         self._seen = seen
+        self._entries_seen = entries_seen
 
     trim = staticmethod(without_managed_fields)
 
@@ -58,6 +61,8 @@ class IdentityFeed:
             self._changed(name)
         if known is not None and self._seen is not None:
             self._seen(obj, ready_condition({"conditions": known["conditions"]}))
+        if self._entries_seen is not None:
+            self._entries_seen(name)
         self._recount()
 
     def gone(self, obj: dict[str, Any]) -> None:

@@ -11,15 +11,15 @@ page of full objects is held at once.
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
 
 from external_identity.api.resources import BINDINGS, GROUP, IDENTITIES, VERSION
+from external_identity.controller.shards.scopes import namespace_matches
 from external_identity.secrets.data import MANAGED_BY_LABEL
 
 __all__ = ["Lister", "Page", "Scope", "namespace_matches"]
@@ -31,15 +31,6 @@ PAGE_SIZE = 500
 #: (connect, read) seconds for one page: a LIST that hangs is retried, never waited on forever.
 PAGE_TIMEOUT = (5, 20)
 _GLOB = set("*?[!")
-
-
-def namespace_matches(namespace: str, patterns: Sequence[str]) -> bool:
-    """kopf's rule: some pattern matches (or only exclusions are given) and no ``!`` one does."""
-    included = [p for p in patterns if not p.startswith("!")]
-    excluded = [p[1:] for p in patterns if p.startswith("!")]
-    return (not included or any(fnmatch.fnmatchcase(namespace, p) for p in included)) and not (
-        any(fnmatch.fnmatchcase(namespace, p) for p in excluded)
-    )
 
 
 @dataclass(frozen=True)
