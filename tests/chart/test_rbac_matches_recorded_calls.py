@@ -2,8 +2,8 @@
 
 The operator (`external-identity run`, as the chart starts it) runs against the
 test API server through a lifecycle that exercises every path: identity status,
-binding create / refresh / drift repair / refusal event / revocation / deletion, and a
-binding an earlier release left its finalizer on. The test's own changes go straight into
+binding create / refresh / drift repair / labels put back / refusal event / revocation /
+deletion, and a binding an earlier release left its finalizer on. The test's own changes go straight into
 the emulator's store, so the request log holds only the operator's calls.
 """
 
@@ -18,6 +18,7 @@ from support.peers.phase_model import ServiceAccount
 
 from external_identity.controller.rollouts import FINGERPRINT_ANNOTATION, FOLLOW_KEY
 from external_identity.controller.watching.legacy import LEGACY_FINALIZER
+from external_identity.secrets.data import IDENTITY_ANNOTATION
 from tests.operator.harness import NAMESPACE, Cluster, wait_for
 
 from .rbac import permissions
@@ -40,6 +41,7 @@ def _exercise_every_path(cluster: Cluster, account: ServiceAccount) -> None:
         ("refused", untrusted.id, "refused-token"),
         ("revoked", account.id, "revoked-token"),
         ("legacy", account.id, "legacy-token"),
+        ("relabelled", account.id, "relabelled-token"),
     ):
         finalizers = [LEGACY_FINALIZER] if name == "legacy" else []
         kube.create(
@@ -50,7 +52,7 @@ def _exercise_every_path(cluster: Cluster, account: ServiceAccount) -> None:
                 "spec": {
                     "externalIdentityRef": {"name": "local-aws"},
                     "serviceAccountId": account_id,
-                    "ttl": 3,
+                    "ttl": 600 if name == "relabelled" else 3,
                     "secret": {"name": secret},
                 },
             }
@@ -79,6 +81,12 @@ def _exercise_every_path(cluster: Cluster, account: ServiceAccount) -> None:
              message="the Secret of a binding that lost its identity revoked")
     kube.delete("v1/secrets", NAMESPACE, "phase-service-token")
     wait_for(secret, message="drift repaired")
+    wait_for(lambda: kube.get("v1/secrets", NAMESPACE, "relabelled-token"), message="a token")
+    kube.call(kube.emulator.patch_object, "v1/secrets", NAMESPACE, "relabelled-token",
+              {"metadata": {"annotations": {IDENTITY_ANNOTATION: None}}})
+    wait_for(lambda: IDENTITY_ANNOTATION in kube.get("v1/secrets", NAMESPACE,
+                                                     "relabelled-token")["metadata"]["annotations"],
+             message="an edited annotation put back")
     kube.delete(BINDINGS, NAMESPACE, "app")
     wait_for(lambda: secret() is None, message="Secret removed with its binding")
     wait_for(lambda: kube.get(BINDINGS, NAMESPACE, "app") is None, message="binding gone")
