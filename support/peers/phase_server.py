@@ -82,6 +82,8 @@ class PhaseServer:
         self._ca_bundle = ca_bundle
         self._lock = threading.Lock()
         self._release = threading.Event()
+        #: Set when a request starts to stall (:meth:`hang`): an exchange is in flight.
+        self.hanging = threading.Event()
         self.records = Records()
         self.config = PhaseConfig()
         self.reset()
@@ -101,6 +103,7 @@ class PhaseServer:
         with self._lock:
             self._release.set()
             self._release = threading.Event()
+            self.hanging.clear()
             self.config = PhaseConfig(
                 login_base_url=self._login_base_url, ca_bundle=self._ca_bundle
             )
@@ -200,8 +203,15 @@ class PhaseServer:
         )
 
     def hang(self, count: int = 1, *, seconds: float, provider: Provider | None = None) -> None:
-        """Stall ``seconds`` before answering normally (reset/stop cut it short)."""
+        """Stall ``seconds`` before answering normally (release/reset/stop cut it short);
+        :attr:`hanging` is set once a request stalls."""
         self._add_fault(Fault("hang", count, delay=seconds, provider=provider))
+
+    def release(self) -> None:
+        """Let every stalled request go on now."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
 
     def respond_raw(
         self,
@@ -248,7 +258,9 @@ class PhaseServer:
         return None
 
     def wait(self, seconds: float) -> None:
-        self._release.wait(seconds)
+        with self._lock:
+            release = self._release
+        release.wait(seconds)
 
     # -- issuing -------------------------------------------------------------
 
@@ -321,6 +333,7 @@ class _PhaseHandler(JsonHandler):
             return
         fault = self.owner.take_fault(provider)
         if fault is not None and fault.kind == "hang":
+            self.owner.hanging.set()
             self.owner.wait(fault.delay)
         elif fault is not None:
             self._record(path, provider, fault.status, raw, fault=fault)

@@ -23,6 +23,10 @@ class TokenSecrets:
         """As :meth:`SecretWriter.read`, from the cache: no API request."""
         return self._cache.lookup(target)
 
+    def cached(self, target: SecretTarget) -> StoredToken | None:
+        """What the watch-fed cache says the Secret holds (raises SecretConflict if not ours)."""
+        return self._cache.lookup(target)
+
     async def write(
         self, target: SecretTarget, token: IssuedToken, *, known: StoredToken | None
     ) -> None:

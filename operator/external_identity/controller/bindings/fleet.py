@@ -107,6 +107,8 @@ class BindingFleet:
                 parts=self._parts, readiness_changed=self.recount,
             )
             self._bindings[key] = _Binding(uid, compact, identity, reconciler)
+            if self._tasks:  # the Secrets are listed: its series say what its Secret holds
+                reconciler.show_secret(compact["spec"])
             self._queue.schedule(key, delay=0)
             self.recount()
             return
@@ -177,9 +179,12 @@ class BindingFleet:
         self._acting = True
 
     def start(self) -> None:
-        """Step bindings as they fall due: the caches a step reads are filled."""
+        """Step bindings as they fall due: the caches a step reads are filled. Each binding's
+        expiry and TTL series say what its Secret holds from now on, before its first step."""
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
+        for binding in self._bindings.values():
+            binding.reconciler.show_secret(binding.body["spec"])
 
     def listed(self) -> None:
         """Every binding has been reported once: the counts per identity are whole."""
