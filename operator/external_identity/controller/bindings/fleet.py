@@ -142,7 +142,10 @@ class BindingFleet:
                 self._queue.wake(key)
 
     def wake(self, key: BindingKey) -> None:
-        if key in self._bindings:
+        """The binding's Secret changed under it (deleted, edited): series and a step now."""
+        binding = self._bindings.get(key)
+        if binding is not None:
+            binding.reconciler.show_secret(binding.body["spec"])
             self._queue.wake(key)
 
     def counts(self) -> dict[str, dict[str, int]]:
