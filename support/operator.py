@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -98,9 +98,16 @@ class OperatorProcess:
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT`: the exit code (None if not running;
         negative: killed by that signal)."""
+        return self._end(self._terminate)
+
+    def kill(self) -> int | None:
+        """SIGKILL at once, as a node failure or the OOM killer would: no goodbye to the peers."""
+        return self._end(self._kill)
+
+    def _end(self, how: Callable[[], int]) -> int | None:
         if self.pid is None or self._log is None:
             return None
-        code = self._terminate()
+        code = how()
         self._log.seek(0)
         self.logs.append(self._log.read().decode(errors="replace"))
         self._log.close()
@@ -123,6 +130,18 @@ class OperatorProcess:
             if code is not None:
                 return code
         raise RuntimeError(f"operator process {self._forked} does not exit")
+
+    def _kill(self) -> int:
+        if self._process is not None:
+            self._process.kill()
+            return self._process.wait()
+        assert self.zygote is not None and self._forked is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._forked, signal.SIGKILL)
+        code = self.zygote.wait(self._forked, 60)
+        if code is None:
+            raise RuntimeError(f"operator process {self._forked} does not exit")
+        return code
 
     @property
     def pid(self) -> int | None:

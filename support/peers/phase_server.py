@@ -93,6 +93,10 @@ class PhaseServer:
         self._ca_bundle = ca_bundle
         self._lock = threading.Lock()
         self._release = threading.Event()
+        #: Set when a request starts to stall (:meth:`hang`): an exchange is in flight.
+        self.hanging = threading.Event()
+        #: Counts resets: a request still hanging from before one is dropped, not recorded.
+        self.epoch = 0
         self.records = Records()
         self.config = PhaseConfig()
         self.reset()
@@ -114,6 +118,8 @@ class PhaseServer:
         with self._lock:
             self._release.set()
             self._release = threading.Event()
+            self.hanging.clear()
+            self.epoch += 1
             self.config = PhaseConfig(
                 login_base_url=self._login_base_url, ca_bundle=self._ca_bundle
             )
@@ -213,8 +219,15 @@ class PhaseServer:
         )
 
     def hang(self, count: int = 1, *, seconds: float, provider: Provider | None = None) -> None:
-        """Stall ``seconds`` before answering normally (reset/stop cut it short)."""
+        """Stall ``seconds`` before answering normally (release/reset/stop cut it short);
+        :attr:`hanging` is set once a request stalls."""
         self._add_fault(Fault("hang", count, delay=seconds, provider=provider))
+
+    def release(self) -> None:
+        """Let every stalled request go on now."""
+        with self._lock:
+            self._release.set()
+            self._release = threading.Event()
 
     def respond_raw(
         self,
@@ -352,9 +365,14 @@ class _PhaseHandler(JsonHandler):
     def _authenticate(self, path: str, provider: Provider, raw: bytes) -> None:
         fault = self.owner.take_fault(provider)
         if fault is not None and fault.kind == "hang":
+            epoch = self.owner.epoch
+            self.owner.hanging.set()
             if self.owner.hold(fault.delay, gone=self._client_gone):
                 self._record(path, provider, CLIENT_CLOSED, raw, error="client closed the "
                              "connection", fault=fault)
+                self.close_connection = True
+                return
+            if self.owner.epoch != epoch:  # reset: the test that hung it is over; no record
                 self.close_connection = True
                 return
         elif fault is not None:

@@ -204,3 +204,15 @@ def test_the_aws_region_is_passed_to_the_sdk(render: Renderer) -> None:
     env = {e["name"]: e.get("value") for e in render(variant="irsa").container["env"]}
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "eu-west-1"
     assert "AWS_REGION" not in {e["name"] for e in render().container["env"]}
+
+
+def test_replicas_serving_a_namespace_pattern_peer_cluster_wide(render: Renderer) -> None:
+    manifests = render({"replicaCount": 2, "watchNamespaces": ["payments", "team-*"]})
+    assert manifests.of_kind("KopfPeering") == []
+    peering = manifests.one("ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "eio-external-identity-operator"
+    assert "--peering=eio-external-identity-operator" in manifests.args
+    assert [arg for arg in manifests.args if arg.startswith("--namespace")] == [
+        "--namespace=payments",
+        "--namespace=team-*",
+    ]

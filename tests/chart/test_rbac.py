@@ -204,3 +204,15 @@ def test_rbac_can_be_left_to_the_user(render: Renderer) -> None:
     manifests = render({"rbac": {"create": False}, "watchNamespaces": ["a"]})
     kinds = {obj["kind"] for obj in manifests.objects}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+@pytest.mark.parametrize("patterns", [["team-*"], ["payments", "!sandbox"], ["team-[ab]"]])
+def test_a_namespace_pattern_puts_every_rule_and_the_peering_in_the_cluster_role(
+    render: Renderer, patterns: list[str],
+) -> None:
+    manifests = render({"replicaCount": 2, "watchNamespaces": patterns})
+    assert rule_table(_cluster_role(manifests)) == {
+        **CLUSTER_SCOPED, **NAMESPACES, **NAMESPACED, **CLUSTER_PEERING,
+    }
+    assert manifests.of_kind("Role") == [], "a pattern names no namespace to hold a Role"
+    assert len(bound_roles(manifests, SA)) == len(_operator_roles(manifests)) == 1

@@ -3,8 +3,8 @@
 The operator (`external-identity run`, as the chart starts it) runs against the
 test API server through a lifecycle that exercises every path: identity status,
 binding create / refresh / drift repair / labels put back / refusal event / revocation /
-deletion, and a binding an earlier release left its finalizer on. The test's own changes go straight into
-the emulator's store, so the request log holds only the operator's calls.
+deletion, and a binding an earlier release left its finalizer on. The test's own changes go
+straight into the emulator's store, so the request log holds only the operator's calls.
 """
 
 from __future__ import annotations

@@ -54,6 +54,7 @@ class Parts:
     identities: dict[str, Mapping[str, Any]]
     metrics: Metrics
     principals: Principals
+    secret_cache: SecretCache
 
 
 @pytest.fixture
@@ -64,15 +65,16 @@ async def parts(cluster: Cluster) -> AsyncIterator[Parts]:
                         metrics=metrics)
     identities: dict[str, Mapping[str, Any]] = {}
     principals = Principals()
+    secret_cache = SecretCache()
     core, statuses = cluster.kube.core_v1(), StatusWriter(cluster.kube.custom_objects())
     shared = BindingParts(
         identities=identities.get, pool=pool,
-        secrets=TokenSecrets(SecretWriter(core), SecretCache(), metrics.secret_writes),
+        secrets=TokenSecrets(SecretWriter(core), secret_cache, metrics.secret_writes),
         statuses=statuses, events=EventPoster(core), metrics=metrics.bindings,
         principals=principals, settings=OperatorSettings(), clock=utcnow,
         rng=random.Random(0),
     )
-    yield Parts(shared, identities, metrics, principals)
+    yield Parts(shared, identities, metrics, principals, secret_cache)
     await shared.events.close()
     await pool.close()
 
@@ -83,13 +85,14 @@ class Fleet:
     recounts: Recounts
     identities: dict[str, Mapping[str, Any]]
     metrics: Metrics
+    secret_cache: SecretCache
 
 
 @pytest.fixture
 async def fleet(parts: Parts) -> AsyncIterator[Fleet]:
     recounts = Recounts()
     fleet = BindingFleet(parts=parts.parts, workers=2, counts_changed=recounts)
-    yield Fleet(fleet, recounts, parts.identities, parts.metrics)
+    yield Fleet(fleet, recounts, parts.identities, parts.metrics, parts.secret_cache)
     await fleet.stop()
 
 

@@ -58,6 +58,22 @@ app.kubernetes.io/part-of: external-identity-operator
 {{- if gt (int .Values.replicaCount) 1 -}}true{{- end -}}
 {{- end -}}
 
+{{/* "true" when some watchNamespaces entry is a glob or an exclusion (`team-*`, `!sandbox`):
+the operator then lists and watches cluster-wide and matches namespaces itself, so its rules
+are in the ClusterRole and its replicas peer cluster-wide (a pattern names no namespace to
+hold a Role or a KopfPeering). */}}
+{{- define "eio.namespacePatterns" -}}
+{{- range .Values.watchNamespaces -}}
+{{- if regexMatch "[*?!\\[]" . -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when the namespaced rules and peering go in each served namespace: watchNamespaces
+names namespaces, and no pattern. */}}
+{{- define "eio.perNamespace" -}}
+{{- if and .Values.watchNamespaces (not (include "eio.namespacePatterns" .)) -}}true{{- end -}}
+{{- end -}}
+
 {{- define "eio.peeringName" -}}
 {{- default (include "eio.fullname" .) .Values.peering.name -}}
 {{- end -}}

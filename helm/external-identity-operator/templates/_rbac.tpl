@@ -13,8 +13,10 @@ is recorded making. No rule uses "*".
                              (restart on rotation) Deployments, StatefulSets, DaemonSets
   eio.rules.events           Events (also needed in the operator's own namespace, where
                              kopf posts Events about cluster-scoped ExternalIdentities)
-  eio.rules.clusterPeering   kopf peering cluster-wide (replicaCount > 1, all namespaces)
-  eio.rules.namespacedPeering kopf peering per namespace (replicaCount > 1, watchNamespaces)
+  eio.rules.clusterPeering   kopf peering cluster-wide (replicaCount > 1, all namespaces or
+                             a watchNamespaces pattern)
+  eio.rules.namespacedPeering kopf peering per namespace (replicaCount > 1, watchNamespaces
+                             naming namespaces only)
 */}}
 
 {{- define "eio.rules.clusterScoped" -}}
@@ -33,7 +35,7 @@ is recorded making. No rule uses "*".
   verbs: ["list", "watch"]
 {{- if .Values.watchNamespaces }}
 # kopf's namespace observer (only with --namespace): list+watch namespaces to notice a
-# served namespace being deleted and re-created.
+# served namespace being deleted and re-created, or one matching a pattern appearing.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["list", "watch"]
@@ -96,7 +98,7 @@ is recorded making. No rule uses "*".
 {{- end -}}
 
 {{- define "eio.rules.clusterPeering" -}}
-# kopf peering (--peering, cluster-wide): watch the ClusterKopfPeering and patch this
+# kopf peering (--peering, all namespaces or a --namespace pattern: cluster-wide): watch the ClusterKopfPeering and patch this
 # pod's keep-alive into its status; get: the operator reads it to step bindings only while
 # this replica acts.
 - apiGroups: ["kopf.dev"]

@@ -62,6 +62,7 @@ class Operator:
     clock: Clock
     pool: ExchangePool
     events: EventPoster
+    metrics: Metrics
     identity_statuses: IdentityStatuses
     probe: IdentityProbe
     #: Restart on rotation (``--restart-on-rotation``); None when off.
@@ -73,6 +74,7 @@ class Operator:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     #: Listing, then stepping: from :meth:`act` until it is done or :meth:`stand_by`.
     _listing: asyncio.Task[None] | None = None
+    _serving_metrics: bool = False
     _closed: bool = False
 
     def start(self, peering: Peering | None) -> None:
@@ -102,6 +104,15 @@ class Operator:
         await self.watchers.bindings_listed()
         log.info("Listed %d bindings", len(self.fleet))
         self.fleet.listed()
+        self._serve_metrics()
+
+    def _serve_metrics(self) -> None:
+        """From when every binding is known (or this replica stands by): the first scrape has
+        each binding's series, none is missing for a while after a restart."""
+        port = self.settings.metrics_port
+        if port is not None and not self._serving_metrics:
+            self._serving_metrics = True
+            self.metrics.serve(port)
 
     async def stand_by(self) -> None:
         """Another replica acts: stop listing and stepping, and forget every binding."""
@@ -109,6 +120,7 @@ class Operator:
         await self.identity_statuses.stop()
         await self.fleet.stand_by()
         await self.watchers.stop()
+        self._serve_metrics()
 
     async def _stop_listing(self) -> None:
         listing, self._listing = self._listing, None
@@ -153,8 +165,6 @@ async def assemble(
     identities, secret_cache = IdentityCache(), SecretCache()
 
     metrics = Metrics()
-    if settings.metrics_port is not None:
-        metrics.serve(settings.metrics_port)
     pool = ExchangePool(
         max_concurrent=settings.max_concurrent_exchanges,
         credential_sources=credential_sources(
@@ -230,7 +240,7 @@ async def assemble(
         bindings=BindingFeed(fleet, partial(release, custom)),
     )
     return Operator(
-        settings=settings, api=api, clock=clock, pool=pool, events=events,
+        settings=settings, api=api, clock=clock, pool=pool, events=events, metrics=metrics,
         identity_statuses=identity_statuses, probe=probe, rollouts=rollouts, fleet=fleet,
         watchers=watchers, kube_namespace=connection.namespace,
     )

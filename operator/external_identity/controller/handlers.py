@@ -20,7 +20,11 @@ from external_identity.api.resources import GROUP, IDENTITIES, VERSION
 from external_identity.controller.assembly import Operator
 from external_identity.controller.identities.status import identity_readiness
 from external_identity.controller.rollouts import FOLLOW_LABEL, WORKLOAD_KINDS
-from external_identity.controller.watching.peering import Peering
+from external_identity.controller.watching.peering import (
+    LIFETIME,
+    Peering,
+    clusterwide_peering,
+)
 
 __all__ = ["registry", "run_kopf"]
 
@@ -67,6 +71,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING
+    # Where the peering object is, and how soon a replica killed without a goodbye counts as
+    # gone: as the operator's own PeeringGate reads it (see watching/peering.py).
+    settings.peering.clusterwide = clusterwide_peering(_operator(memo).settings.namespaces)
+    settings.peering.lifetime = LIFETIME
     # kopf keeps a worker (and the object's last raw event) per object until it has been idle
     # for idle_timeout; the objects it watches are few, but ServiceAccounts need not be.
     settings.queueing.idle_timeout = 1.0

@@ -1,8 +1,11 @@
 """Prometheus metrics, in a registry of the operator's own (no globals).
 
-Per-binding series (token expiry, TTL, last outcome) are removed when the binding is, and the
-binding and Ready counts are read from the fleet when scraped (see :meth:`Metrics.count_bindings`),
-so both are right after a restart and never drift.
+Per-binding series (token expiry, TTL, last outcome) are written through a handle per binding
+(:class:`BindingSeries`) that forgetting the binding closes: they go with the binding, and
+nothing a step still in flight writes brings them back. Expiry and TTL say what the binding's
+Secret holds (see the reconciler), from before its first step on. The binding and Ready counts
+are read from the fleet when scraped (see :meth:`Metrics.count_bindings`), so both are right
+after a restart and never drift.
 
 The registry also holds what every Prometheus client exports by default: the process
 (``process_*``: CPU, memory, open file descriptors, start time), the Python runtime
@@ -32,13 +35,14 @@ from prometheus_client.registry import Collector
 
 from external_identity import __version__
 
-__all__ = ["BindingMetrics", "Metrics"]
+__all__ = ["BindingMetrics", "BindingSeries", "Metrics"]
 
 BindingKey = tuple[str, str]  # (namespace, name)
 
 
 class BindingMetrics:
-    """What each binding holds and how its last attempt went."""
+    """What each binding holds and how its last attempt went, written through one
+    :class:`BindingSeries` per binding."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._expiry = Gauge(
@@ -56,32 +60,62 @@ class BindingMetrics:
             "1 for the reason of the binding's last attempt (TokenIssued, or why it failed).",
             ["namespace", "binding", "reason"], registry=registry,
         )
-        self._reasons: dict[BindingKey, str] = {}
 
-    def holds(self, key: BindingKey, *, issued_at: datetime, expires_at: datetime) -> None:
+    def series(self, key: BindingKey) -> BindingSeries:
+        """The binding's series, written until the handle is closed."""
+        return BindingSeries(key, expiry=self._expiry, ttl=self._ttl, outcome=self._outcome)
+
+
+class BindingSeries:
+    """One binding's series. :meth:`close` removes them, and every later write does nothing:
+    a step still running when its binding is forgotten cannot bring them back, nor remove
+    those of a binding re-created under the same name."""
+
+    def __init__(self, key: BindingKey, *, expiry: Gauge, ttl: Gauge, outcome: Gauge) -> None:
+        self._key = key
+        self._expiry, self._ttl, self._outcome = expiry, ttl, outcome
+        self._reason: str | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def holds(self, *, issued_at: datetime, expires_at: datetime) -> None:
         """The binding's Secret holds a token with this lifetime."""
-        self._expiry.labels(*key).set(expires_at.timestamp())
-        self._ttl.labels(*key).set((expires_at - issued_at).total_seconds())
+        if self._closed:
+            return
+        self._expiry.labels(*self._key).set(expires_at.timestamp())
+        self._ttl.labels(*self._key).set((expires_at - issued_at).total_seconds())
 
-    def holds_nothing(self, key: BindingKey) -> None:
+    def holds_nothing(self) -> None:
+        if not self._closed:
+            self._drop_holdings()
+
+    def attempted(self, reason: str) -> None:
+        if self._closed or self._reason == reason:
+            return
+        self._drop_outcome()
+        self._reason = reason
+        self._outcome.labels(*self._key, reason).set(1)
+
+    def close(self) -> None:
+        """The binding is forgotten: remove its series, and write none from now on."""
+        if not self._closed:
+            self._closed = True
+            self._drop_holdings()
+            self._drop_outcome()
+
+    def _drop_holdings(self) -> None:
         for gauge in (self._expiry, self._ttl):
             with contextlib.suppress(KeyError):
-                gauge.remove(*key)
+                gauge.remove(*self._key)
 
-    def attempted(self, key: BindingKey, reason: str) -> None:
-        previous = self._reasons.get(key)
-        if previous == reason:
-            return
-        if previous is not None:
-            self._outcome.remove(*key, previous)
-        self._reasons[key] = reason
-        self._outcome.labels(*key, reason).set(1)
-
-    def forget(self, key: BindingKey) -> None:
-        self.holds_nothing(key)
-        previous = self._reasons.pop(key, None)
-        if previous is not None:
-            self._outcome.remove(*key, previous)
+    def _drop_outcome(self) -> None:
+        reason, self._reason = self._reason, None
+        if reason is not None:
+            with contextlib.suppress(KeyError):
+                self._outcome.remove(*self._key, reason)
 
 
 class _DeferredCollector(Collector):

@@ -39,6 +39,10 @@ class TokenSecrets:
         self._writes.labels("relabel", "ok").inc()
         self._cache.saw(target.namespace, target.name, cached_secret(stored))
 
+    def cached(self, target: SecretTarget) -> StoredToken | None:
+        """What the watch-fed cache says the Secret holds (raises SecretConflict if not ours)."""
+        return self._cache.lookup(target)
+
     async def write(
         self, target: SecretTarget, token: IssuedToken, *, known: StoredToken | None
     ) -> None:

@@ -73,3 +73,41 @@ async def test_under_way_is_set_at_once_when_the_list_holds_no_binding(fleet: Fl
     assert not fleet.fleet.under_way.is_set()
     fleet.fleet.listed()
     assert fleet.fleet.under_way.is_set()
+
+
+async def test_expiry_and_ttl_series_say_what_each_secret_holds_from_start_before_any_step(
+    cluster: Cluster, fleet: Fleet, account: ServiceAccount,
+) -> None:
+    fleet.fleet.accept()
+    _seen(cluster, fleet, account)
+    fleet.fleet.start()
+    await eventually(lambda: fleet.fleet.ready_count() == 1, "the binding Ready")
+    await fleet.fleet.stand_by()
+    labels = {"namespace": NAMESPACE, "binding": "payments-api"}
+    ttl = "external_identity_token_ttl_seconds"
+    assert fleet.metrics.registry.get_sample_value(ttl, labels) is None
+
+    cluster.phase.config.unavailable = True
+    fleet.fleet.accept()
+    fleet.fleet.saw_binding(NAMESPACE, "payments-api", cluster.binding())
+    fleet.fleet.start()
+    assert fleet.metrics.registry.get_sample_value(ttl, labels) == 600, "before any step"
+
+
+async def test_a_secret_gone_from_under_its_binding_takes_its_series_at_once_until_rewritten(
+    cluster: Cluster, fleet: Fleet, account: ServiceAccount,
+) -> None:
+    fleet.fleet.accept()
+    _seen(cluster, fleet, account)
+    fleet.fleet.start()
+    labels = {"namespace": NAMESPACE, "binding": "payments-api"}
+    ttl = "external_identity_token_ttl_seconds"
+    await eventually(lambda: fleet.metrics.registry.get_sample_value(ttl, labels) == 600,
+                     "the series")
+    cluster.core.delete_namespaced_secret("phase-service-token", NAMESPACE)
+    fleet.secret_cache.gone(NAMESPACE, "phase-service-token")  # as the Secret watch tells it
+    fleet.fleet.wake((NAMESPACE, "payments-api"))
+    assert fleet.metrics.registry.get_sample_value(ttl, labels) is None
+    await eventually(lambda: fleet.metrics.registry.get_sample_value(ttl, labels) == 600,
+                     "the series of the rewritten Secret")
+    assert cluster.token() is not None

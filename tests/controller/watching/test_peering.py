@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from external_identity.controller.watching.peering import Peering, acting
+from external_identity.controller.watching.peering import (
+    LIFETIME,
+    Peering,
+    acting,
+    clusterwide_peering,
+)
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 ME = Peering(name="external-identity", priority=10, identity="me")
@@ -29,3 +34,17 @@ def test_a_live_peer_with_a_higher_or_the_same_priority_makes_it_stand_by() -> N
 def test_a_peer_not_seen_within_its_lifetime_is_dead_and_does_not_count() -> None:
     assert acting({"other": _peer(99, seen_ago=61, lifetime=60)}, ME, now=NOW)
     assert not acting({"other": _peer(99, seen_ago=59, lifetime=60)}, ME, now=NOW)
+
+
+def test_replicas_peer_cluster_wide_unless_every_namespace_is_named() -> None:
+    assert clusterwide_peering(())
+    assert clusterwide_peering(("team-*",))
+    assert clusterwide_peering(("payments", "!sandbox"))
+    assert clusterwide_peering(("team-[ab]",))
+    assert not clusterwide_peering(("payments", "orders"))
+
+
+def test_a_replica_killed_without_a_goodbye_is_dead_to_the_gate_within_its_lifetime() -> None:
+    assert LIFETIME <= 15
+    assert not acting({"other": _peer(99, seen_ago=LIFETIME - 1, lifetime=LIFETIME)}, ME, now=NOW)
+    assert acting({"other": _peer(99, seen_ago=LIFETIME, lifetime=LIFETIME)}, ME, now=NOW)

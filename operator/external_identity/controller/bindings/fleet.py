@@ -118,6 +118,8 @@ class BindingFleet:
                 parts=self._parts, readiness_changed=self.recount,
             )
             self._bindings[key] = _Binding(uid, compact, identity, reconciler)
+            if self._tasks:  # the Secrets are listed: its series say what its Secret holds
+                reconciler.show_secret(compact["spec"])
             self._queue.schedule(key, delay=0)
             self.recount()
             return
@@ -154,7 +156,10 @@ class BindingFleet:
                 self._queue.wake(key)
 
     def wake(self, key: BindingKey) -> None:
-        if key in self._bindings:
+        """The binding's Secret changed under it (deleted, edited): series and a step now."""
+        binding = self._bindings.get(key)
+        if binding is not None:
+            binding.reconciler.show_secret(binding.body["spec"])
             self._queue.wake(key)
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -196,9 +201,12 @@ class BindingFleet:
         self._acting = True
 
     def start(self) -> None:
-        """Step bindings as they fall due: the caches a step reads are filled."""
+        """Step bindings as they fall due: the caches a step reads are filled. Each binding's
+        expiry and TTL series say what its Secret holds from now on, before its first step."""
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._work()) for _ in range(self._workers)]
+        for binding in self._bindings.values():
+            binding.reconciler.show_secret(binding.body["spec"])
 
     def listed(self) -> None:
         """Every binding has been reported once: the counts per identity are whole."""

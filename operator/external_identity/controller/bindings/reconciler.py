@@ -110,7 +110,8 @@ class BindingReconciler:
         self._secrets = parts.secrets
         self._statuses = parts.statuses
         self._events = parts.events
-        self._metrics = parts.metrics
+        #: This binding's series; closed by :meth:`forget`, after which writes do nothing.
+        self._series = parts.metrics.series(self.key)
         self._principals = parts.principals
         self._settings = parts.settings
         self._clock = parts.clock
@@ -136,6 +137,26 @@ class BindingReconciler:
 
     async def step(self, body: Mapping[str, Any]) -> float:
         """Bring the binding up to date; return seconds until the next step is due."""
+        try:
+            return await self._step(body)
+        finally:
+            self.show_secret(body.get("spec") or {})
+
+    def show_secret(self, spec: Mapping[str, Any]) -> None:
+        """Expiry and TTL series from what the binding's Secret holds (the watch-fed cache), so
+        they say the truth from before the first step on, and while refreshes fail."""
+        target = read_target(namespace=self.namespace, name=self.name, uid=self.uid, spec=spec)
+        try:
+            stored = None if target is None else self._secrets.cached(target)
+        except SecretConflict:
+            stored = None
+        if (stored is not None and stored.data_intact and stored.issued_at is not None
+                and stored.expires_at is not None):
+            self._series.holds(issued_at=stored.issued_at, expires_at=stored.expires_at)
+        else:
+            self._series.holds_nothing()
+
+    async def _step(self, body: Mapping[str, Any]) -> float:
         now = self._clock()
         spec: Mapping[str, Any] = body.get("spec") or {}
         metadata: Mapping[str, Any] = body.get("metadata") or {}
@@ -177,8 +198,9 @@ class BindingReconciler:
         return delay
 
     def forget(self) -> None:
-        """The binding is no longer ours to keep (stopped or deleted)."""
-        self._metrics.forget(self.key)
+        """The binding is no longer ours to keep (stopped or deleted); a step still running
+        writes no series from now on."""
+        self._series.close()
         self.held = None
         self.ready = False
 
@@ -212,8 +234,6 @@ class BindingReconciler:
                     await self._secrets.relabel(held.target, known, relabel)
                 self.held = held
                 self._mark(ready)
-                self._metrics.holds(self.key, issued_at=held.issued_at,
-                                    expires_at=held.expires_at)
                 log.info("%s/%s: resumed the token in Secret %s (expires %s, refresh at %s)",
                          self.namespace, self.name, held.target.name, rfc3339(held.expires_at),
                          rfc3339(held.refresh_at), extra=self._about)
@@ -274,8 +294,7 @@ class BindingReconciler:
         if self._token_written is not None:
             self._token_written(self.namespace, self.name, token_fingerprint(token.token),
                                 replaced=known is not None)
-        self._metrics.holds(self.key, issued_at=token.issued_at, expires_at=token.expires_at)
-        self._metrics.attempted(self.key, "TokenIssued")
+        self._series.attempted("TokenIssued")
         self.backoff = Backoff()
         report = outcomes.issued(
             previous=self._status, token=token, held=held, binding=plan.binding,
@@ -295,7 +314,6 @@ class BindingReconciler:
     async def _revoke(self, target: SecretTarget) -> str | None:
         """Delete the Secret (if still ours); the name of the Secret this deleted."""
         self.held = None
-        self._metrics.holds_nothing(self.key)
         try:
             deleted = await self._secrets.delete(target)
         except SecretConflict:
@@ -321,7 +339,7 @@ class BindingReconciler:
         await self._report(report)
         assert report.status is not None
         condition = report.status["conditions"][-1]
-        self._metrics.attempted(self.key, condition["reason"])
+        self._series.attempted(condition["reason"])
         log.warning("%s/%s: %s: %s", self.namespace, self.name, condition["reason"],
                     condition["message"], extra=self._about)
         assert self.backoff.retry_at is not None

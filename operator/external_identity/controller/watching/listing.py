@@ -12,7 +12,7 @@ page of full objects is held at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from external_identity.api.resources import BINDINGS, GROUP, IDENTITIES, VERSION
 from external_identity.controller.shards.scopes import namespace_matches
 from external_identity.secrets.data import MANAGED_BY_LABEL
 
-__all__ = ["Lister", "Page", "Scope", "namespace_matches"]
+__all__ = ["Lister", "Page", "Scope", "namespace_matches", "patterned"]
 
 #: Objects in a LIST's first page: few, so the first ones are worked on while the rest comes.
 FIRST_PAGE_SIZE = 50
@@ -31,6 +31,11 @@ PAGE_SIZE = 500
 #: (connect, read) seconds for one page: a LIST that hangs is retried, never waited on forever.
 PAGE_TIMEOUT = (5, 20)
 _GLOB = set("*?[!")
+
+
+def patterned(namespaces: Sequence[str]) -> bool:
+    """Whether some ``--namespace`` is a glob or an exclusion, not a namespace's name."""
+    return any(_GLOB & set(namespace) for namespace in namespaces)
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class Lister:
         inside: Callable[[str], tuple[Callable[..., Any], tuple[Any, ...]]],
         options: dict[str, str],
     ) -> list[Scope]:
-        if self.namespaces and not any(_GLOB & set(ns) for ns in self.namespaces):
+        if self.namespaces and not patterned(self.namespaces):
             return [Scope(f"{what} in {namespace}", *inside(namespace), namespace=namespace,
                           options=options) for namespace in self.namespaces]
         return [Scope(what, *everywhere(), options=options, patterns=self.namespaces)]

@@ -7,6 +7,18 @@ must stop too: :class:`PeeringGate` reads the same peering object kopf does, eve
 peer has a higher priority or the same one. It reads the object itself rather than through a
 kopf handler because kopf pauses its handlers' watch streams at the very moment it sees a
 higher peer, before a handler would be told.
+
+Where the peering object is: cluster-wide (a ``ClusterKopfPeering``) when the operator watches
+every namespace or ``--namespace`` holds a glob or an exclusion (:func:`clusterwide_peering`:
+a pattern names no namespace to keep a ``KopfPeering`` in), else a ``KopfPeering`` in each
+named namespace. kopf is told the same (``settings.peering.clusterwide``, see
+:mod:`..handlers`).
+
+How fast a dead replica is noticed: kopf writes this replica's keep-alive every
+:data:`LIFETIME` minus 5 to 10 s (so every 5 to 10 s: 6 to 12 PATCHes a minute) with a
+lifetime of :data:`LIFETIME`; a replica killed without a goodbye is dead to the others
+:data:`LIFETIME` s after its last keep-alive, and the gate of a standby notices within
+:data:`POLL_SECONDS` more (30 GETs a minute), by the rule kopf applies (:func:`acting`).
 """
 
 from __future__ import annotations
@@ -25,16 +37,19 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from external_identity.api.times import parse_rfc3339
+from external_identity.controller.watching.listing import patterned
 from external_identity.errors import KubernetesApiError
 from external_identity.kube.calls import call_api
 
 __all__ = [
+    "LIFETIME",
     "PEERING_GROUP",
     "PEERING_VERSION",
     "POLL_SECONDS",
     "Peering",
     "PeeringGate",
     "acting",
+    "clusterwide_peering",
     "peering_plural",
 ]
 
@@ -47,6 +62,14 @@ PEERING_GROUP = "kopf.dev"
 PEERING_VERSION = "v1"
 #: How long kopf considers a peer alive after it was last seen, unless the peer says.
 DEFAULT_LIFETIME = 60
+#: Seconds this replica's keep-alive counts (kopf's ``settings.peering.lifetime``): a standby
+#: acts within this plus :data:`POLL_SECONDS` of the active replica's death.
+LIFETIME = 15
+
+
+def clusterwide_peering(namespaces: tuple[str, ...]) -> bool:
+    """Whether replicas watching ``namespaces`` (``--namespace``) peer cluster-wide."""
+    return not namespaces or patterned(namespaces)
 
 
 def peering_plural(*, clusterwide: bool) -> str:
@@ -103,7 +126,8 @@ class PeeringGate:
         self._clock = clock
         self._act = act
         self._stand_by = stand_by
-        self._acting = False
+        #: None until the first read: then this replica acts or stands by, either way.
+        self._acting: bool | None = None
 
     async def run(self) -> None:
         while True:
@@ -132,7 +156,7 @@ class PeeringGate:
     async def _peers(self) -> list[Mapping[str, Any]]:
         """The status (peers) of each peering object kopf uses here."""
         name, what = self._peering.name, f"read peering {self._peering.name}"
-        if not self._namespaces:
+        if clusterwide_peering(self._namespaces):
             bodies = [await call_api(
                 what, KubernetesApiError, self._api.get_cluster_custom_object,
                 PEERING_GROUP, PEERING_VERSION, peering_plural(clusterwide=True), name)]
