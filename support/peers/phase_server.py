@@ -373,7 +373,7 @@ class _PhaseHandler(JsonHandler):
                 self.close_connection = True
                 return
             if self.owner.epoch != epoch:  # reset: the test that hung it is over; no record
-                self.close_connection = True
+                self.send_bytes(503, _UNAVAILABLE, content_type="text/html")
                 return
         elif fault is not None:
             self._record(path, provider, fault.status, raw, fault=fault)

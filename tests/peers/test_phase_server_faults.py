@@ -149,17 +149,18 @@ def test_a_short_hang_then_answers_normally(ready: tuple[PhaseServer, StsPeer, s
     assert time.monotonic() - started >= 0.2
 
 
-def test_reset_releases_requests_still_hanging(ready: tuple[PhaseServer, StsPeer, str]) -> None:
+def test_reset_answers_requests_still_hanging_and_records_none_of_them(ready: tuple[PhaseServer, StsPeer, str]) -> None:
     server = ready[0]
     server.hang(seconds=60)
     outcome: list[int] = []
     worker = threading.Thread(target=lambda: outcome.append(_exchange(ready).status_code))
     worker.start()
-    time.sleep(0.2)
+    assert server.hanging.wait(timeout=5)
     server.reset()
     worker.join(timeout=5)
     assert not worker.is_alive()
-    assert outcome == [404]  # released, then checked against the now-empty config
+    assert outcome == [503]  # answered, and left out of the records of what comes next
+    assert server.records.requests == []
 
 
 def test_faults_can_target_one_provider(ready: tuple[PhaseServer, StsPeer, str]) -> None:
