@@ -149,7 +149,9 @@ def test_a_short_hang_then_answers_normally(ready: tuple[PhaseServer, StsPeer, s
     assert time.monotonic() - started >= 0.2
 
 
-def test_reset_answers_requests_still_hanging_and_records_none_of_them(ready: tuple[PhaseServer, StsPeer, str]) -> None:
+def test_reset_answers_requests_still_hanging_and_records_none_of_them(
+    ready: tuple[PhaseServer, StsPeer, str],
+) -> None:
     server = ready[0]
     server.hang(seconds=60)
     outcome: list[int] = []
