@@ -11,12 +11,13 @@ again as soon as that work is done.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import math
 import time
 from collections.abc import Callable, Hashable
+
+from external_identity.waits import wait_set
 
 __all__ = ["NO_TOKEN", "DueQueue"]
 
@@ -91,8 +92,7 @@ class DueQueue:
                     return key
             self._changed.clear()
             timeout = self._timers[0][0] - self._clock() if self._timers else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+            await wait_set(self._changed, timeout)
 
     def done(self, key: Hashable, *, delay: float | None, urgency: float = NO_TOKEN) -> None:
         """``key``'s work is finished; run it again in ``delay`` s (None: only when woken)."""

@@ -11,7 +11,6 @@ with per-workload credentials have nothing to prove centrally and are not probed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ from external_identity.controller.statuses import StatusWriter
 from external_identity.errors import ConfigurationError, ExternalIdentityError
 from external_identity.exchange.proofs import Proof
 from external_identity.logrefs import about
+from external_identity.waits import wait_set
 
 __all__ = ["IdentityProbe"]
 
@@ -76,8 +76,7 @@ class IdentityProbe:
                 await self._probe(name)
             self._woken.clear()
             wait = min(self._due.values(), default=now + self._interval) - time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), max(wait, 0.0))
+            await wait_set(self._woken, max(wait, 0.0))
 
     async def _probe(self, name: str) -> None:
         entry = self._identities.get(name)
