@@ -42,8 +42,9 @@ def test_each_shard_keeps_only_the_bindings_its_selector_picks(
     _apply_labelled(cluster, account, "gamma", "a")
     cluster.wait_ready("TokenIssued", name="gamma")
 
-    assert _issued(shard_a, "alpha") and _issued(shard_a, "gamma")
-    assert _issued(shard_b, "beta")
+    # Ready is in the API a moment before the operator's log line reaches the test.
+    wait_for(lambda: _issued(shard_a, "alpha") and _issued(shard_a, "gamma")
+             and _issued(shard_b, "beta"), message="each shard's issued lines")
     assert not _issued(shard_a, "beta") and not _issued(shard_b, "alpha")
     assert not _issued(shard_b, "gamma")
     assert len(cluster.phase.records.tokens) == 3
@@ -141,11 +142,13 @@ def test_overlapping_shards_started_together_mint_each_binding_once(
     for name in names:
         cluster.wait_ready("TokenIssued", name=name)
     # Either may win (the later writer ranks after the earlier one), but only one mints.
-    serving = next(shard for shard in shards if _issued(shard, names[0]))
+    serving = wait_for(lambda: next((shard for shard in shards if _issued(shard, names[0])),
+                                    None), message="the serving shard's issued line")
     other = shards[1] if serving is shards[0] else shards[0]
     serving_name = "ops/x" if serving is shards[0] else "ops/y"
     wait_for(lambda: _left_to(other, names[0], serving_name), timeout=30,
              message="the other shard leaving the bindings to the serving one")
-    assert all(_issued(serving, name) for name in names)
+    wait_for(lambda: all(_issued(serving, name) for name in names),
+             message="the serving shard's issued lines")
     assert not any(_issued(other, name) for name in names)
     assert len(cluster.phase.records.tokens) == len(names)
