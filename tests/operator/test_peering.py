@@ -66,6 +66,8 @@ def test_replicas_watching_a_namespace_glob_peer_cluster_wide_and_one_acts(
     pattern = NAMESPACE[:3] + "*"
     high = start_operator("-n", pattern, "--peering", PEERING, "--priority", "20")
     wait_for(lambda: ACTING in high.output, message="the high-priority replica to act")
+    # A replica that finds no peer recorded acts: the low one starts once the high one is.
+    wait_for(lambda: len(_peers(cluster)) == 1, message="the high replica's keep-alive")
     low = start_operator("-n", pattern, "--peering", PEERING, "--priority", "10")
     wait_for(lambda: STANDING_BY in low.output, message="the low-priority replica to stand by")
     wait_for(lambda: len(_peers(cluster)) == 2,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,10 +78,25 @@ def test_an_operator_whose_own_entry_went_stale_serves_nothing(world: World) -> 
     assert world.gate.verdict(KEY, "prod", {}).wait == UNREGISTERED_RECHECK_SECONDS
 
 
+@pytest.fixture
+def gate_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """The gate's own lines, whatever another test in this process did to logging (the CLI
+    tests configure it, and may stop ``external_identity`` propagating to the root)."""
+    logger = logging.getLogger("external_identity.controller.shards.gate")
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(caplog.handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # each line once, through caplog's handler
+    yield caplog
+    logger.removeHandler(caplog.handler)
+    logger.setLevel(level)
+    logger.propagate = propagate
+
+
 def test_an_earlier_live_operator_covering_the_binding_serves_it_and_is_named_once(
-    world: World, caplog: pytest.LogCaptureFixture,
+    world: World, gate_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog = gate_log
     world.identity(ops_me=MINE, ops_first=entry("2026-03-01T10:00:00Z", bindingSelector="shard"))
     verdict = world.gate.verdict(KEY, "prod", {"shard": "a"})
     assert verdict.deferred_to == "ops/first"
@@ -110,9 +126,9 @@ def test_an_operator_that_does_not_outrank_or_cover_the_binding_leaves_it_served
 
 
 def test_the_binding_is_served_again_once_the_other_entry_goes_stale(
-    world: World, caplog: pytest.LogCaptureFixture,
+    world: World, gate_log: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO)
+    caplog = gate_log
     world.identity(ops_me=entry("2026-03-01T11:00:00Z", heartbeat="2026-03-01T12:05:00Z"),
                    ops_first=entry("2026-03-01T10:00:00Z"))
     assert world.gate.verdict(KEY, "prod", {}).deferred_to == "ops/first"
