@@ -102,7 +102,9 @@ def test_a_client_that_gives_up_on_a_hang_is_recorded_when_it_left(
                       message="the abandoned request recorded")
     assert (record.status, record.fault) == (CLIENT_CLOSED, "hang")
     assert record.arrived_at is not None
-    assert 0.45 <= record.received_at - record.arrived_at < 3
+    # Recorded when the client left (0.5 s after it sent, less the time the request took to
+    # arrive on a busy machine), not when the 30 s hang would have ended.
+    assert 0 < record.received_at - record.arrived_at < 3
     assert server.records.tokens == [], "nothing is issued to a client that left"
 
 
