@@ -61,7 +61,7 @@ async def test_reading_asks_the_cache_not_the_api(
     await secrets.write(target, issued(), known=None)
     kube_api.clear_calls()
 
-    stored = await secrets.read(target)
+    stored = secrets.cached(target)
 
     assert stored is not None and stored.data_intact
     assert secret_requests(kube_api) == []
@@ -70,7 +70,7 @@ async def test_reading_asks_the_cache_not_the_api(
 async def test_a_secret_nobody_wrote_reads_as_absent(
     secrets: TokenSecrets, target: SecretTarget
 ) -> None:
-    assert await secrets.read(target) is None
+    assert secrets.cached(target) is None
 
 
 async def test_a_write_creates_the_secret_counts_it_and_the_cache_sees_the_api_version(
@@ -79,7 +79,7 @@ async def test_a_write_creates_the_secret_counts_it_and_the_cache_sees_the_api_v
     await secrets.write(target, issued(), known=None)
 
     secret = kube_api.get(SECRETS, target.namespace, target.name)
-    stored = await secrets.read(target)
+    stored = secrets.cached(target)
     assert secret is not None and stored is not None
     assert secret["data"] == {"token": b64(issued().token)}
     assert stored.resource_version == secret["metadata"]["resourceVersion"]
@@ -92,13 +92,13 @@ async def test_a_write_over_what_was_read_is_a_replace_without_a_read_of_its_own
     kube_api: KubeAPI, secrets: TokenSecrets, target: SecretTarget, registry: CollectorRegistry
 ) -> None:
     await secrets.write(target, issued("pss_service:v2:first"), known=None)
-    known = await secrets.read(target)
+    known = secrets.cached(target)
     kube_api.clear_calls()
 
     await secrets.write(target, issued("pss_service:v2:second", ttl=600), known=known)
 
     secret = kube_api.get(SECRETS, target.namespace, target.name)
-    stored = await secrets.read(target)
+    stored = secrets.cached(target)
     assert secret is not None and stored is not None and known is not None
     assert secret["data"] == {"token": b64("pss_service:v2:second")}
     assert int(stored.resource_version) > int(known.resource_version)
@@ -112,12 +112,12 @@ async def test_a_late_watch_event_does_not_roll_the_cache_back_after_a_write(
 ) -> None:
     await secrets.write(target, issued("pss_service:v2:first"), known=None)
     first = kube_api.get(SECRETS, target.namespace, target.name)
-    await secrets.write(target, issued("pss_service:v2:second"), known=await secrets.read(target))
+    await secrets.write(target, issued("pss_service:v2:second"), known=secrets.cached(target))
     assert first is not None
 
     assert cache.saw(target.namespace, target.name, cached_secret(first)) is False
 
-    stored = await secrets.read(target)
+    stored = secrets.cached(target)
     assert stored is not None and stored.resource_version != first["metadata"]["resourceVersion"]
 
 
@@ -139,7 +139,7 @@ async def test_a_failed_replace_is_counted_as_a_replace_error(
     kube_api: KubeAPI, secrets: TokenSecrets, target: SecretTarget, registry: CollectorRegistry
 ) -> None:
     await secrets.write(target, issued(), known=None)
-    known = await secrets.read(target)
+    known = secrets.cached(target)
     kube_api.refuse(f"put /api/v1/namespaces/{target.namespace}/secrets/{target.name}",
                     500, "InternalError", "etcdserver: request timed out")
 
@@ -147,7 +147,7 @@ async def test_a_failed_replace_is_counted_as_a_replace_error(
         await secrets.write(target, issued(), known=known)
 
     assert counted(registry, "replace", "error") == 1
-    assert await secrets.read(target) == known
+    assert secrets.cached(target) == known
 
 
 async def test_deleting_our_secret_counts_it_and_forgets_it(
@@ -158,7 +158,7 @@ async def test_deleting_our_secret_counts_it_and_forgets_it(
     assert await secrets.delete(target) is True
 
     assert kube_api.get(SECRETS, target.namespace, target.name) is None
-    assert await secrets.read(target) is None
+    assert secrets.cached(target) is None
     assert counted(registry, "delete", "ok") == 1
 
 
@@ -170,7 +170,7 @@ async def test_deleting_a_secret_that_is_already_gone_counts_nothing_and_forgets
 
     assert await secrets.delete(target) is False
 
-    assert await secrets.read(target) is None
+    assert secrets.cached(target) is None
     assert (counted(registry, "delete", "ok"), counted(registry, "delete", "error")) == (0, 0)
 
 
@@ -186,7 +186,7 @@ async def test_a_refused_delete_is_counted_as_an_error(
 
     assert counted(registry, "delete", "error") == 1
     assert kube_api.get(SECRETS, target.namespace, target.name) is not None
-    assert await secrets.read(target) is not None
+    assert secrets.cached(target) is not None
 
 
 async def test_someone_elses_secret_is_not_deleted_and_not_counted(

@@ -19,10 +19,6 @@ class TokenSecrets:
         self._cache = cache
         self._writes = writes
 
-    async def read(self, target: SecretTarget) -> StoredToken | None:
-        """As :meth:`SecretWriter.read`, from the cache: no API request."""
-        return self._cache.lookup(target)
-
     async def look(self, target: SecretTarget) -> StoredToken | None:
         """As :meth:`SecretWriter.read`, from the API: for a Secret the cache does not know,
         which may be someone else's or ours without its label (so outside the watch)."""

@@ -211,7 +211,7 @@ class BindingReconciler:
         if target is None:
             return None
         try:
-            return await self._secrets.read(target)
+            return self._secrets.cached(target)
         except SecretConflict as conflict:
             return conflict
 
